@@ -1,0 +1,62 @@
+//! `vigil config check`: semantic validation of site configs.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use vigil_infer::Manifest;
+
+use crate::paths::ModelPaths;
+use crate::Verdict;
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Validate site configs: syntax, keys, and whether the geometry, signals,
+    /// cameras and models they describe make sense. Every problem is reported
+    /// as FILE:LINE:COLUMN: KEY: REASON.
+    #[command(
+        after_help = "Example:\n  vigil config check configs/demo.toml configs/example-intersection.toml"
+    )]
+    Check {
+        /// Config files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        paths: ModelPaths,
+    },
+}
+
+pub fn run(cmd: ConfigCommand) -> anyhow::Result<Verdict> {
+    let ConfigCommand::Check { files, paths } = cmd;
+    // Model names and class labels are checked against the manifest; the
+    // manifest is part of the repository, so its absence is an error.
+    let manifest = Manifest::load(&paths.manifest).context("model checks need the manifest")?;
+    let catalog = manifest.catalog();
+    let mut failed = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read config {}", file.display()))?;
+        let origin = file.display().to_string();
+        match vigil_core::config::check(&origin, &text, Some(&catalog)) {
+            Ok(cfg) => println!(
+                "{origin}: ok ({} cameras, {} approaches, {} signals)",
+                cfg.cameras.len(),
+                cfg.approaches.len(),
+                cfg.signals.len()
+            ),
+            Err(err) => {
+                failed += 1;
+                for d in &err.diagnostics {
+                    eprintln!("{d}");
+                }
+                let n = err.diagnostics.len();
+                eprintln!("{origin}: {n} problem{}", if n == 1 { "" } else { "s" });
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    })
+}

