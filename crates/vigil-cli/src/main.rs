@@ -54,6 +54,7 @@ pub enum Verdict {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     // clap exits with status 2 on usage errors, which matches EXIT_ERROR.
     let cli = Cli::parse();
     init_logging();
@@ -68,6 +69,16 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, which turns `vigil models list | head` into a panic
+/// on the next write. Like other Unix tools, end quietly instead.
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL
+    // is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -115,7 +115,7 @@ fn fetch(paths: &ModelPaths, fetcher: &Fetcher) -> anyhow::Result<Verdict> {
                     )
                 }
             };
-            bar.println(line);
+            bar.suspend(|| println!("{line}"));
             bar.inc(1);
         })
         .context("fetching models")?;
