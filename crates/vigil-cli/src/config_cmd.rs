@@ -39,18 +39,18 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<Verdict> {
         let origin = file.display().to_string();
         match vigil_core::config::check(&origin, &text, Some(&catalog)) {
             Ok(cfg) => println!(
-                "{origin}: ok ({} cameras, {} approaches, {} signals)",
-                cfg.cameras.len(),
-                cfg.approaches.len(),
-                cfg.signals.len()
+                "{origin}: ok ({}, {}, {})",
+                count(cfg.cameras.len(), "camera", "cameras"),
+                count(cfg.approaches.len(), "approach", "approaches"),
+                count(cfg.signals.len(), "signal", "signals")
             ),
             Err(err) => {
                 failed += 1;
                 for d in &err.diagnostics {
                     eprintln!("{d}");
                 }
-                let n = err.diagnostics.len();
-                eprintln!("{origin}: {n} problem{}", if n == 1 { "" } else { "s" });
+                let n = count(err.diagnostics.len(), "problem", "problems");
+                eprintln!("{origin}: {n}");
             }
         }
     }
@@ -59,4 +59,8 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<Verdict> {
     } else {
         Verdict::Failed
     })
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
