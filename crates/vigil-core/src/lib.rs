@@ -8,5 +8,6 @@
 pub mod config;
 pub mod geometry;
 pub mod road_user;
+pub mod time;
 
 pub use road_user::RoadUserClass;

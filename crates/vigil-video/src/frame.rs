@@ -1,0 +1,57 @@
+//! Decoded frames and the facts every frame carries.
+
+use std::sync::Arc;
+
+use vigil_core::time::UnixMicros;
+
+/// When and where a frame was seen.
+///
+/// Rules run on `time_us`, never on frame counts, so a variable frame rate
+/// or a dropped frame cannot change a verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameMeta {
+    pub camera: Arc<str>,
+    /// Per camera, gap-free across reconnects: 0, 1, 2, ...
+    pub seq: u64,
+    /// Presentation time from the stream's PTS, in microseconds since the
+    /// first frame of this connection (continuous across reconnects).
+    pub pts_us: i64,
+    /// When the scene happened, by the edge's clock: for live sources the
+    /// connection's wall-clock anchor plus PTS (smooth, immune to network
+    /// jitter, re-anchored if it drifts from `captured_at_us` by over a
+    /// second); for replays `recorded_at` plus PTS.
+    pub time_us: UnixMicros,
+    /// The edge's UTC wall clock when the frame's packet was read.
+    pub captured_at_us: UnixMicros,
+    pub keyframe: bool,
+}
+
+/// A tightly packed RGB24 image (no row padding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+impl RgbImage {
+    /// The RGB value at (x, y); `None` outside the image.
+    pub fn pixel(&self, x: u32, y: u32) -> Option<[u8; 3]> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        let i = (y as usize * self.width as usize + x as usize) * 3;
+        self.data.get(i..i + 3).map(|p| [p[0], p[1], p[2]])
+    }
+}
+
+/// A frame delivered for detection.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub meta: FrameMeta,
+    pub width: u32,
+    pub height: u32,
+    /// Present when ingest converts to RGB (the default); `None` in
+    /// decode-only mode (benchmarks).
+    pub rgb: Option<Arc<RgbImage>>,
+}
