@@ -4,6 +4,7 @@
 //! parsing, progress display, exit codes. Logic that could be tested without
 //! a terminal belongs in a library crate.
 
+mod bench_cmd;
 mod config_cmd;
 mod models_cmd;
 mod paths;
@@ -45,6 +46,9 @@ enum Command {
     /// Check site configuration files.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Measure throughput on this machine.
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
 }
 
 /// What a subcommand concluded, when it ran to the end.
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Models(cmd) => models_cmd::run(cmd),
         Command::Config(cmd) => config_cmd::run(cmd),
+        Command::Bench(cmd) => bench_cmd::run(cmd),
     };
     match result {
         Ok(Verdict::Passed) => ExitCode::from(EXIT_OK),

@@ -233,6 +233,7 @@ fn every_subcommand_help_carries_an_example() {
         &["models", "verify"],
         &["models", "list"],
         &["config", "check"],
+        &["bench", "decode"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
@@ -245,4 +246,65 @@ fn every_subcommand_help_carries_an_example() {
     }
     let top = vigil(&["--help"]);
     assert!(stdout(&top).contains("Exit status:"));
+}
+
+#[test]
+fn bench_decode_reports_every_figure_as_json() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let clip = tmp.path().join("in.mp4");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-t",
+            "2",
+        ])
+        .args(["-c:v", "libx264", "-preset", "ultrafast"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    let json = tmp.path().join("out.json");
+    let out = vigil(&[
+        "bench",
+        "decode",
+        "--input",
+        clip.to_str().expect("utf-8"),
+        "--streams",
+        "2",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+            .expect("valid JSON");
+    assert_eq!(report["streams"], 2);
+    assert_eq!(report["frames_per_pass"], 50);
+    assert_eq!(report["width"], 320);
+    for key in [
+        "decode_fps",
+        "rgb_fps",
+        "ffmpeg_fps",
+        "decode_vs_ffmpeg",
+        "realtime_factor",
+        "peak_rss_mb",
+    ] {
+        let v = report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing"));
+        assert!(v > 0.0, "{key} = {v}");
+    }
+}
+
+#[test]
+fn bench_decode_on_a_missing_file_names_it() {
+    let out = vigil(&["bench", "decode", "--input", "no/such.mp4"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no/such.mp4"), "{}", stderr(&out));
 }

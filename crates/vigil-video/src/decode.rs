@@ -63,7 +63,10 @@ impl Decoder {
     }
 
     /// Converts a decoded frame to packed RGB24 at full resolution.
-    pub(crate) fn convert_to_rgb(&mut self, frame: &ffmpeg::frame::Video) -> Result<RgbImage, VideoError> {
+    pub(crate) fn convert_to_rgb(
+        &mut self,
+        frame: &ffmpeg::frame::Video,
+    ) -> Result<RgbImage, VideoError> {
         let key = (frame.format(), frame.width(), frame.height());
         let decode_err = |e: ffmpeg::Error| VideoError::Decode {
             source_name: self.source_name.clone(),

@@ -8,6 +8,7 @@
 //!
 //! This crate knows nothing of rules or the case system.
 
+pub mod bench;
 mod clip;
 mod decode;
 mod error;
