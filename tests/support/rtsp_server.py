@@ -211,8 +211,15 @@ def main(argv):
     server.set_address(HOST)
     server.set_service(str(a.port))
 
+    launch = build_launch(a)
+    try:  # catch bad --pattern etc. now rather than on the first DESCRIBE
+        Gst.parse_launch(launch.strip("() ")).set_state(Gst.State.NULL)
+    except GLib.Error as exc:
+        log("bad pipeline %r: %s" % (launch, exc.message))
+        return 2
+
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(build_launch(a))
+    factory.set_launch(launch)
     factory.set_shared(True)
     factory.connect("media-configure", on_media_configure)
     factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP | GstRtsp.RTSPLowerTrans.TCP)
@@ -228,8 +235,6 @@ def main(argv):
         setup_auth(server, factory, a.user, a.password)
     server.get_mount_points().add_factory(a.path, factory)
     server.connect("client-connected", on_client_connected)
-
-    state = {"code": 0}
 
     def stop(signame):
         log("%s: shutting down" % signame)
@@ -266,7 +271,7 @@ def main(argv):
     for _ in range(50):  # let pending teardown callbacks run, bounded
         if not ctx.iteration(False):
             break
-    return state["code"]
+    return 0
 
 
 if __name__ == "__main__":

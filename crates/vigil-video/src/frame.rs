@@ -14,7 +14,9 @@ pub struct FrameMeta {
     /// Per camera, gap-free across reconnects: 0, 1, 2, ...
     pub seq: u64,
     /// Presentation time from the stream's PTS, in microseconds since the
-    /// first frame of this connection (continuous across reconnects).
+    /// first frame of the first connection (continuous across reconnects).
+    /// Strictly increasing per camera: a repeated or backward PTS is nudged
+    /// 1 µs past the previous frame and counted.
     pub pts_us: i64,
     /// When the scene happened, by the edge's clock: for live sources the
     /// connection's wall-clock anchor plus PTS (smooth, immune to network

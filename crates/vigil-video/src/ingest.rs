@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -116,6 +116,7 @@ struct Counters {
     frames_delivered: AtomicU64,
     frames_dropped: AtomicU64,
     decode_errors: AtomicU64,
+    timestamp_fixups: AtomicU64,
     reconnects: AtomicU64,
     gaps: Mutex<Vec<Gap>>,
 }
@@ -131,6 +132,9 @@ pub struct IngestStats {
     /// Frames that waited too long for detection and were replaced by newer ones.
     pub frames_dropped: u64,
     pub decode_errors: u64,
+    /// Frames whose PTS did not increase and were nudged to 1 µs after the
+    /// previous frame, so each camera's frame times stay strictly increasing.
+    pub timestamp_fixups: u64,
     pub reconnects: u64,
     pub gaps: Vec<Gap>,
     pub ring: RingStats,
@@ -183,6 +187,7 @@ impl CameraIngest {
             pts_carry_us: 0,
             last_frame: None,
             rng: seed,
+            activity_us: Arc::new(AtomicI64::new(0)),
         };
         let thread = std::thread::Builder::new()
             .name(format!("ingest-{camera}"))
@@ -225,6 +230,7 @@ impl CameraIngest {
             frames_delivered: c.frames_delivered.load(Ordering::Relaxed),
             frames_dropped: c.frames_dropped.load(Ordering::Relaxed),
             decode_errors: c.decode_errors.load(Ordering::Relaxed),
+            timestamp_fixups: c.timestamp_fixups.load(Ordering::Relaxed),
             reconnects: c.reconnects.load(Ordering::Relaxed),
             gaps: c.gaps.lock().map(|g| g.clone()).unwrap_or_default(),
             ring: lock(&self.ring).stats(),
@@ -344,9 +350,11 @@ struct Worker {
     segment_id: u64,
     /// Added to each connection's PTS so `pts_us` never goes backwards.
     pts_carry_us: i64,
-    /// (pts_us, captured_at_us) of the last delivered frame.
-    last_frame: Option<(i64, UnixMicros)>,
+    /// (pts_us, captured_at_us, time_us) of the last delivered frame.
+    last_frame: Option<(i64, UnixMicros, UnixMicros)>,
     rng: u64,
+    /// Wall clock of the last packet read, for the stall watchdog.
+    activity_us: Arc<AtomicI64>,
 }
 
 /// Maps one connection's timestamps onto the scene clock.
@@ -452,7 +460,7 @@ impl Worker {
         if lost_at.is_none() {
             let at = self
                 .last_frame
-                .map_or_else(now_unix_us, |(_, captured)| captured);
+                .map_or_else(now_unix_us, |(_, captured, _)| captured);
             *lost_at = Some(at);
             self.emit(IngestEvent::Disconnected { at_us: at, reason });
         }
@@ -487,7 +495,7 @@ impl Worker {
     }
 
     fn session(&mut self, lost_at: &mut Option<UnixMicros>) -> SessionEnd {
-        let mut input = match self.spec.open(&self.stop) {
+        let mut input = match self.spec.open(&self.stop, &self.activity_us) {
             Ok(i) => i,
             Err(_) if self.stopped() => return SessionEnd::Stopped,
             Err(e) => return SessionEnd::Failed(e),
@@ -512,7 +520,7 @@ impl Worker {
         };
         self.segment_id += 1;
         let opened_us = now_unix_us();
-        if let Some((pts_us, captured)) = self.last_frame {
+        if let Some((pts_us, captured, _)) = self.last_frame {
             self.pts_carry_us = pts_us + (opened_us - captured).max(1);
         }
         let mut clock = SessionClock {
@@ -542,7 +550,13 @@ impl Worker {
                     self.drain(&mut decoder, &mut pending, &mut session_frames, lost_at);
                     return SessionEnd::EndOfInput;
                 }
-                Err(ffmpeg::Error::Exit) => return SessionEnd::Stopped,
+                Err(ffmpeg::Error::Exit) if self.stopped() => return SessionEnd::Stopped,
+                Err(ffmpeg::Error::Exit) => {
+                    return SessionEnd::Failed(VideoError::Read {
+                        source_name: self.source_name.clone(),
+                        message: format!("no data for {:?}", self.spec.io_timeout),
+                    })
+                }
                 // The demuxer resyncs past corrupt data; give up only if it never does.
                 Err(ffmpeg::Error::InvalidData) if invalid_run < 1000 => {
                     invalid_run += 1;
@@ -560,6 +574,7 @@ impl Worker {
                 continue;
             }
             let captured_us = now_unix_us();
+            self.activity_us.store(captured_us, Ordering::Relaxed);
             self.counters.packets.fetch_add(1, Ordering::Relaxed);
             self.counters
                 .bytes
@@ -650,16 +665,28 @@ impl Worker {
             } else {
                 None
             };
+            let (mut pts_us, mut time_us) = (entry.pts_us, entry.time_us);
+            if let Some((last_pts, _, last_time)) = self.last_frame {
+                // Some cameras repeat or step back a timestamp; rules need
+                // each camera's frame times strictly increasing.
+                if pts_us <= last_pts || time_us <= last_time {
+                    pts_us = pts_us.max(last_pts + 1);
+                    time_us = time_us.max(last_time + 1);
+                    self.counters
+                        .timestamp_fixups
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
             let meta = FrameMeta {
                 camera: Arc::clone(&self.camera),
                 seq: self.seq,
-                pts_us: entry.pts_us,
-                time_us: entry.time_us,
+                pts_us,
+                time_us,
                 captured_at_us: entry.captured_us,
                 keyframe: frame.is_key(),
             };
             self.seq += 1;
-            self.last_frame = Some((entry.pts_us, entry.captured_us));
+            self.last_frame = Some((pts_us, entry.captured_us, time_us));
             self.deliver(Frame {
                 meta,
                 width: frame.width(),

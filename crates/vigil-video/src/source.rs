@@ -5,13 +5,13 @@
 //! `VideoCapture` does not expose.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ffmpeg_next as ffmpeg;
 use vigil_core::config::{Camera, Pacing, RtspTransport, Source};
-use vigil_core::time::{toml_datetime_to_unix_us, UnixMicros};
+use vigil_core::time::{now_unix_us, toml_datetime_to_unix_us, UnixMicros};
 
 use crate::VideoError;
 
@@ -174,11 +174,15 @@ impl SourceSpec {
         Ok(())
     }
 
-    /// Opens the demuxer. `stop` aborts a blocking open or read of a network
-    /// source as soon as it is set.
+    /// Opens the demuxer. `stop` aborts a blocking open or read as soon as it
+    /// is set; so does a network source that delivers nothing for
+    /// `io_timeout` after `activity_us` (a wall-clock µs the reader updates
+    /// on every packet). FFmpeg's own socket timeouts alone let a hung
+    /// camera block for several times their value.
     pub(crate) fn open(
         &self,
         stop: &Arc<AtomicBool>,
+        activity_us: &Arc<AtomicI64>,
     ) -> Result<ffmpeg::format::context::Input, VideoError> {
         let open_err = |e: ffmpeg::Error| VideoError::Open {
             source_name: self.display_name(),
@@ -230,9 +234,16 @@ impl SourceSpec {
             }
         }
         let stop = Arc::clone(stop);
+        let activity = Arc::clone(activity_us);
+        activity.store(now_unix_us(), Ordering::Relaxed);
+        let limit_us = i64::try_from(self.io_timeout.as_micros()).unwrap_or(i64::MAX);
+        let watch = self.is_live();
         ffmpeg::format::input_with_interrupt_and_dictionary(
             &self.locator(),
-            move || stop.load(Ordering::Relaxed),
+            move || {
+                stop.load(Ordering::Relaxed)
+                    || (watch && now_unix_us() - activity.load(Ordering::Relaxed) > limit_us)
+            },
             options,
         )
         .map_err(open_err)
