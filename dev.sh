@@ -58,9 +58,9 @@ build_needs() {
     libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   need "clang and libclang (FFmpeg bindings)" "command -v clang && dpkg-query -W -f='\${Status}' libclang-dev | grep -q 'ok installed'" \
     clang libclang-dev
+  need "ffmpeg and ffprobe commands (benchmark reference, test inputs)" "command -v ffmpeg && command -v ffprobe" ffmpeg
 }
 test_needs() {
-  need "ffmpeg and ffprobe commands (test inputs)" "command -v ffmpeg && command -v ffprobe" ffmpeg
   need "GStreamer RTSP server (RTSP tests)" "/usr/bin/python3 -c 'import gi; gi.require_version(\"GstRtspServer\", \"1.0\"); from gi.repository import GstRtspServer'" \
     python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
 }
@@ -89,8 +89,10 @@ demo() {
   "$vigil" models verify
   say "demo: check the demo site (virtual stop line + speed zone on demo/motorway-a40.mp4)"
   "$vigil" config check configs/demo.toml
+  say "demo: ingest the demo camera (decode, RGB, 5 s packet ring) against the ffmpeg command"
+  "$vigil" bench decode --input demo/motorway-a40.mp4
   say "demo: done"
-  skip "The pipeline stages (ingest, inference, tracking, rules, evidence) join this demo as they land."
+  skip "The pipeline stages (inference, tracking, rules, evidence) join this demo as they land."
 }
 
 lint() {

@@ -79,3 +79,46 @@ fn the_manifest_pins_every_file_it_names() {
     assert_eq!(labels[3], "motorcycle");
     assert_eq!(labels[9], "traffic light");
 }
+
+#[test]
+fn the_demo_camera_ingests_every_frame_of_the_bundled_clip() {
+    use std::time::Duration;
+    use vigil_video::{CameraIngest, IngestConfig, IngestEvent, SourceSpec};
+
+    let text = std::fs::read_to_string(root().join("configs/demo.toml")).expect("demo config");
+    let cfg = vigil_core::config::check("configs/demo.toml", &text, None).expect("valid");
+    let (id, camera) = cfg.cameras.iter().next().expect("one camera");
+    let spec = SourceSpec::from_config(id, camera, &root().join("configs")).expect("source spec");
+    let config = IngestConfig {
+        queue_capacity: 1_000,
+        convert_rgb: false,
+        ..IngestConfig::default()
+    };
+    let ingest = CameraIngest::spawn(spec, config);
+    let mut frames = Vec::new();
+    loop {
+        match ingest.frames().recv_timeout(Duration::from_secs(30)) {
+            Ok(f) => frames.push(f),
+            Err(_) => break,
+        }
+    }
+    let events: Vec<IngestEvent> = ingest.events().try_iter().collect();
+    assert!(
+        events.contains(&IngestEvent::EndOfInput { frames: 600 }),
+        "{events:?}"
+    );
+    assert_eq!(frames.len(), 600);
+    assert!(frames.iter().all(|f| (f.width, f.height) == (960, 540)));
+    let [w, h] = camera.frame_size;
+    assert_eq!(
+        (w, h),
+        (960, 540),
+        "the config's frame size matches the clip"
+    );
+    // 2026-03-14T08:00:00+01:00, the config's recorded_at.
+    assert_eq!(frames[0].meta.time_us, 1_773_471_600_000_000);
+    assert_eq!(
+        frames[599].meta.time_us - frames[0].meta.time_us,
+        599 * 1_000_000 / 30
+    );
+}
