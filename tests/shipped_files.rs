@@ -96,11 +96,8 @@ fn the_demo_camera_ingests_every_frame_of_the_bundled_clip() {
     };
     let ingest = CameraIngest::spawn(spec, config);
     let mut frames = Vec::new();
-    loop {
-        match ingest.frames().recv_timeout(Duration::from_secs(30)) {
-            Ok(f) => frames.push(f),
-            Err(_) => break,
-        }
+    while let Ok(f) = ingest.frames().recv_timeout(Duration::from_secs(30)) {
+        frames.push(f);
     }
     let events: Vec<IngestEvent> = ingest.events().try_iter().collect();
     assert!(
