@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+pub use vigil_core::image::RgbImage;
 use vigil_core::time::UnixMicros;
 
 /// When and where a frame was seen.
@@ -26,25 +27,6 @@ pub struct FrameMeta {
     /// The edge's UTC wall clock when the frame's packet was read.
     pub captured_at_us: UnixMicros,
     pub keyframe: bool,
-}
-
-/// A tightly packed RGB24 image (no row padding).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RgbImage {
-    pub width: u32,
-    pub height: u32,
-    pub data: Vec<u8>,
-}
-
-impl RgbImage {
-    /// The RGB value at (x, y); `None` outside the image.
-    pub fn pixel(&self, x: u32, y: u32) -> Option<[u8; 3]> {
-        if x >= self.width || y >= self.height {
-            return None;
-        }
-        let i = (y as usize * self.width as usize + x as usize) * 3;
-        self.data.get(i..i + 3).map(|p| [p[0], p[1], p[2]])
-    }
 }
 
 /// A frame delivered for detection.
