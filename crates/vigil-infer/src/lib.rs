@@ -5,8 +5,15 @@
 //! arrive here with the inference work; the crate never knows about tracks
 //! or rules.
 
+pub mod detector;
+mod error;
+pub mod letterbox;
 pub mod manifest;
+pub mod model;
+pub mod ocr;
+pub mod runtime;
 pub mod store;
 
+pub use error::InferError;
 pub use manifest::{Artifact, Manifest, ManifestError, ModelEntry};
 pub use store::{FetchOutcome, Fetcher, StoreError, REPAIR_COMMAND};

@@ -1,0 +1,125 @@
+//! A loaded ONNX model with its input contract checked before every run.
+
+use std::path::Path;
+
+use ort::session::Session;
+use ort::value::{Tensor, ValueType};
+
+use crate::runtime::{Provider, Runtime, SessionOptions};
+use crate::InferError;
+
+/// An ONNX session plus what its first input expects.
+pub struct OnnxModel {
+    pub(crate) session: Session,
+    pub(crate) name: String,
+    pub(crate) input_name: String,
+    /// The first input's shape; -1 marks a dynamic dimension.
+    pub(crate) input_shape: Vec<i64>,
+    pub(crate) provider: Provider,
+}
+
+impl OnnxModel {
+    /// Opens `path`; `name` labels the model in errors.
+    pub fn open(
+        runtime: &Runtime,
+        name: &str,
+        path: &Path,
+        options: SessionOptions,
+    ) -> Result<Self, InferError> {
+        let (session, provider) = runtime.session(path, options)?;
+        let input = session.inputs().first().ok_or_else(|| InferError::Shape {
+            model: name.to_owned(),
+            message: "the model has no inputs".into(),
+        })?;
+        let input_shape = match input.dtype() {
+            ValueType::Tensor { shape, .. } => shape.iter().copied().collect(),
+            other => {
+                return Err(InferError::Shape {
+                    model: name.to_owned(),
+                    message: format!("input {} is a {other:?}, not a tensor", input.name()),
+                })
+            }
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            input_name: input.name().to_owned(),
+            input_shape,
+            session,
+            provider,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// The first input's shape (-1 = dynamic).
+    pub fn input_shape(&self) -> &[i64] {
+        &self.input_shape
+    }
+
+    /// Whether the first dimension is dynamic, so several images can share a run.
+    pub fn batchable(&self) -> bool {
+        self.input_shape.first() == Some(&-1)
+    }
+
+    /// Refuses a tensor whose shape the model cannot take, naming both.
+    pub(crate) fn check_shape(&self, shape: &[usize]) -> Result<(), InferError> {
+        let fits = shape.len() == self.input_shape.len()
+            && shape
+                .iter()
+                .zip(&self.input_shape)
+                .all(|(&got, &want)| want < 0 || i64::try_from(got).is_ok_and(|g| g == want));
+        if fits {
+            Ok(())
+        } else {
+            Err(InferError::Shape {
+                model: self.name.clone(),
+                message: format!(
+                    "input {} expects shape {:?} (-1 = any), got {shape:?}",
+                    self.input_name, self.input_shape
+                ),
+            })
+        }
+    }
+
+    /// Runs the model on one f32 tensor and hands each output's shape and
+    /// data to `read`, without copying them out of ONNX Runtime.
+    pub(crate) fn run_f32<R>(
+        &mut self,
+        shape: &[usize],
+        data: Vec<f32>,
+        read: impl FnOnce(&[(Vec<i64>, &[f32])]) -> Result<R, InferError>,
+    ) -> Result<R, InferError> {
+        self.check_shape(shape)?;
+        let run_err = |e: ort::Error| InferError::Run {
+            model: self.name.clone(),
+            message: e.to_string(),
+        };
+        let tensor = Tensor::from_array((shape.to_vec(), data)).map_err(run_err)?;
+        let model = self.name.clone();
+        let outputs = self
+            .session
+            .run(ort::inputs![tensor])
+            .map_err(|e| InferError::Run {
+                model: model.clone(),
+                message: e.to_string(),
+            })?;
+        let mut views = Vec::with_capacity(outputs.len());
+        for i in 0..outputs.len() {
+            let (shape, data) =
+                outputs[i]
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| InferError::Run {
+                        model: model.clone(),
+                        message: format!("output is not an f32 tensor: {e}"),
+                    })?;
+            views.push((shape.iter().copied().collect::<Vec<i64>>(), data));
+        }
+        read(&views)
+    }
+}

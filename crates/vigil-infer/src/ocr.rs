@@ -1,0 +1,257 @@
+//! Text-line recognition with PP-OCR CTC recognisers.
+//!
+//! A line image is resized to height 48 (aspect kept), normalised to
+//! [-1, 1], run through the recogniser, and decoded greedily: the most
+//! probable symbol per time step, repeats collapsed, blanks (index 0)
+//! removed. Each kept character carries its probability as confidence.
+
+use std::path::Path;
+
+use vigil_core::image::RgbImage;
+
+use crate::model::OnnxModel;
+use crate::InferError;
+
+/// Height every recogniser input is scaled to.
+const LINE_HEIGHT: usize = 48;
+/// Widths are rounded up to this (the model downsamples width by 8).
+const WIDTH_STEP: usize = 8;
+const MAX_WIDTH: usize = 960;
+
+/// A recognised text line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecognisedLine {
+    pub text: String,
+    /// One per character of `text`.
+    pub char_confidences: Vec<f32>,
+}
+
+impl RecognisedLine {
+    /// Mean character confidence (0 for an empty line).
+    pub fn confidence(&self) -> f32 {
+        if self.char_confidences.is_empty() {
+            0.0
+        } else {
+            self.char_confidences.iter().sum::<f32>() / self.char_confidences.len() as f32
+        }
+    }
+}
+
+pub struct TextRecogniser {
+    model: OnnxModel,
+    /// Symbol for each class index; index 0 is the CTC blank.
+    symbols: Vec<String>,
+}
+
+impl TextRecogniser {
+    /// Wraps a recogniser whose character list is in its metadata key
+    /// `character` (PP-OCRv6 small) or in a dictionary file (one character
+    /// per line, PP-OCRv6 tiny). Index 0 is blank, the last index a space.
+    pub fn new(
+        model: OnnxModel,
+        metadata_chars: Option<String>,
+        dict: Option<&Path>,
+    ) -> Result<Self, InferError> {
+        let text = match (metadata_chars, dict) {
+            (Some(t), _) => t,
+            (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| InferError::Load {
+                model: path.to_owned(),
+                message: format!("cannot read the character list: {e}"),
+            })?,
+            (None, None) => {
+                return Err(InferError::Shape {
+                    model: model.name().to_owned(),
+                    message:
+                        "no character list: neither metadata `character` nor a dictionary file"
+                            .into(),
+                })
+            }
+        };
+        let mut symbols = vec![String::new()];
+        symbols.extend(text.lines().map(str::to_owned));
+        while symbols.last().is_some_and(String::is_empty) && symbols.len() > 1 {
+            symbols.pop();
+        }
+        symbols.push(" ".into());
+        Ok(Self { model, symbols })
+    }
+
+    /// Reads the character list from the model's metadata, if present.
+    pub fn metadata_characters(model: &OnnxModel) -> Option<String> {
+        model.session.metadata().ok()?.custom("character")
+    }
+
+    pub fn model(&self) -> &OnnxModel {
+        &self.model
+    }
+
+    /// Recognises several line images in one run (padded to the widest).
+    pub fn recognise(&mut self, lines: &[&RgbImage]) -> Result<Vec<RecognisedLine>, InferError> {
+        if lines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let widths: Vec<usize> = lines.iter().map(|l| target_width(l)).collect();
+        let batch_w = widths.iter().copied().max().unwrap_or(WIDTH_STEP);
+        let plane = LINE_HEIGHT * batch_w;
+        // Padding is 0.0, i.e. mid-grey after normalisation, as PaddleOCR pads.
+        let mut input = vec![0.0f32; lines.len() * 3 * plane];
+        for ((line, &w), chunk) in lines.iter().zip(&widths).zip(input.chunks_mut(3 * plane)) {
+            resize_normalise(line, w, batch_w, chunk);
+        }
+        let shape = [lines.len(), 3, LINE_HEIGHT, batch_w];
+        let symbols = &self.symbols;
+        let name = self.model.name().to_owned();
+        let n = lines.len();
+        self.model.run_f32(&shape, input, |outputs| {
+            let (out_shape, data) = outputs.first().ok_or_else(|| InferError::Run {
+                model: name.clone(),
+                message: "no output".into(),
+            })?;
+            let (steps, classes) = match out_shape.as_slice() {
+                [b, t, c] if *b as usize == n && *c as usize == symbols.len() => {
+                    (*t as usize, *c as usize)
+                }
+                other => {
+                    return Err(InferError::Shape {
+                        model: name.clone(),
+                        message: format!(
+                            "output {other:?} does not match [{n}, T, {}] for its {} characters",
+                            symbols.len(),
+                            symbols.len() - 2
+                        ),
+                    })
+                }
+            };
+            Ok((0..n)
+                .map(|i| {
+                    ctc_greedy(
+                        &data[i * steps * classes..(i + 1) * steps * classes],
+                        classes,
+                        symbols,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// Width after scaling to `LINE_HEIGHT`, rounded up to the model's stride.
+fn target_width(line: &RgbImage) -> usize {
+    let h = line.height.max(1) as f32;
+    let w = (line.width as f32 * LINE_HEIGHT as f32 / h).ceil() as usize;
+    w.div_ceil(WIDTH_STEP)
+        .max(1)
+        .saturating_mul(WIDTH_STEP)
+        .clamp(WIDTH_STEP, MAX_WIDTH)
+}
+
+/// Bilinear resize to `LINE_HEIGHT x w`, normalised to [-1, 1], written
+/// planar into a `3 x LINE_HEIGHT x stride` buffer.
+fn resize_normalise(line: &RgbImage, w: usize, stride: usize, out: &mut [f32]) {
+    if line.width == 0 || line.height == 0 {
+        return;
+    }
+    let taps = |src: u32, dst: usize| -> Vec<(usize, usize, f32)> {
+        let ratio = src as f32 / dst as f32;
+        let last = (src - 1) as f32;
+        (0..dst)
+            .map(|o| {
+                let s = ((o as f32 + 0.5) * ratio - 0.5).clamp(0.0, last);
+                let i0 = s.floor() as usize;
+                (i0, (i0 + 1).min(src as usize - 1), s - i0 as f32)
+            })
+            .collect()
+    };
+    let xs = taps(line.width, w);
+    let ys = taps(line.height, LINE_HEIGHT);
+    let row = line.width as usize * 3;
+    let plane = LINE_HEIGHT * stride;
+    for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
+        for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
+            for c in 0..3 {
+                let p = |y: usize, x: usize| f32::from(line.data[y * row + x * 3 + c]);
+                let v = (1.0 - fy) * ((1.0 - fx) * p(y0, x0) + fx * p(y0, x1))
+                    + fy * ((1.0 - fx) * p(y1, x0) + fx * p(y1, x1));
+                out[c * plane + oy * stride + ox] = v / 127.5 - 1.0;
+            }
+        }
+    }
+}
+
+/// Greedy CTC decoding of one `[steps, classes]` probability matrix.
+pub fn ctc_greedy(probs: &[f32], classes: usize, symbols: &[String]) -> RecognisedLine {
+    let mut text = String::new();
+    let mut confs = Vec::new();
+    let mut previous = 0usize;
+    for step in probs.chunks_exact(classes) {
+        let (best, p) =
+            step.iter()
+                .enumerate()
+                .fold((0usize, f32::NEG_INFINITY), |acc, (i, &v)| {
+                    if v > acc.1 {
+                        (i, v)
+                    } else {
+                        acc
+                    }
+                });
+        if best != 0 && best != previous {
+            if let Some(sym) = symbols.get(best) {
+                for ch in sym.chars() {
+                    text.push(ch);
+                    confs.push(p);
+                }
+            }
+        }
+        previous = best;
+    }
+    RecognisedLine {
+        text,
+        char_confidences: confs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn syms() -> Vec<String> {
+        ["", "A", "B", "1", " "]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    }
+
+    fn step(best: usize, p: f32) -> Vec<f32> {
+        let mut v = vec![(1.0 - p) / 4.0; 5];
+        v[best] = p;
+        v
+    }
+
+    #[test]
+    fn ctc_collapses_repeats_and_drops_blanks() {
+        let probs: Vec<f32> = [
+            (1, 0.9),
+            (1, 0.8),
+            (0, 0.9),
+            (1, 0.7),
+            (3, 0.6),
+            (3, 0.9),
+            (0, 0.99),
+            (2, 0.5),
+        ]
+        .iter()
+        .flat_map(|&(b, p)| step(b, p))
+        .collect();
+        let line = ctc_greedy(&probs, 5, &syms());
+        assert_eq!(line.text, "AA1B");
+        assert_eq!(line.char_confidences, vec![0.9, 0.7, 0.6, 0.5]);
+    }
+
+    #[test]
+    fn widths_follow_the_aspect_ratio_in_steps_of_eight() {
+        let plate = RgbImage::from_raw(94, 24, vec![0; 94 * 24 * 3]).expect("image");
+        assert_eq!(target_width(&plate), 192);
+        let tiny = RgbImage::from_raw(1, 100, vec![0; 300]).expect("image");
+        assert_eq!(target_width(&tiny), 8);
+    }
+}

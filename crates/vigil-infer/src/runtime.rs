@@ -1,0 +1,187 @@
+//! ONNX Runtime: one environment per process, sessions with the configured
+//! threads, optimisation level and execution provider.
+//!
+//! The runtime library is loaded from the model store (`models/lib/`), never
+//! downloaded: `ort` is built with `load-dynamic`, and [`Runtime::load`]
+//! returns an error instead of panicking when the library is missing.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use vigil_core::config::ExecutionProvider;
+
+use crate::InferError;
+
+/// How a session should run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Intra-op threads; 0 lets ONNX Runtime choose.
+    pub threads: usize,
+    pub optimization: Optimization,
+    pub provider: ExecutionProvider,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            optimization: Optimization::All,
+            provider: ExecutionProvider::Cpu,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Optimization {
+    Disable,
+    Basic,
+    Extended,
+    All,
+}
+
+impl From<Optimization> for GraphOptimizationLevel {
+    fn from(o: Optimization) -> Self {
+        match o {
+            Optimization::Disable => GraphOptimizationLevel::Disable,
+            Optimization::Basic => GraphOptimizationLevel::Level1,
+            Optimization::Extended => GraphOptimizationLevel::Level2,
+            Optimization::All => GraphOptimizationLevel::All,
+        }
+    }
+}
+
+/// The process's ONNX Runtime environment.
+pub struct Runtime {
+    env: ort::environment::Environment,
+    library: PathBuf,
+}
+
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+impl Runtime {
+    /// Loads the ONNX Runtime library once per process and creates the
+    /// environment. Later calls return the same runtime, whatever path they
+    /// pass (ONNX Runtime cannot be loaded twice).
+    pub fn load(library: &Path) -> Result<&'static Runtime, InferError> {
+        let result = RUNTIME.get_or_init(|| {
+            if !library.exists() {
+                return Err(format!(
+                    "the ONNX Runtime library {} is missing; fetch it with `vigil models fetch`",
+                    library.display()
+                ));
+            }
+            let builder = ort::init_from(library).map_err(|e| {
+                format!(
+                    "cannot load the ONNX Runtime library {}: {e}",
+                    library.display()
+                )
+            })?;
+            let env = builder
+                .with_name("vigil")
+                .build()
+                .map_err(|e| format!("cannot create the ONNX Runtime environment: {e}"))?;
+            Ok(Runtime {
+                env,
+                library: library.to_owned(),
+            })
+        });
+        result.as_ref().map_err(|e| InferError::Runtime(e.clone()))
+    }
+
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// Opens a model. A GPU provider that cannot be used (not compiled in,
+    /// no driver, no device) falls back to CPU with a warning; the returned
+    /// [`Provider`] says which one runs.
+    pub fn session(
+        &self,
+        model: &Path,
+        options: SessionOptions,
+    ) -> Result<(Session, Provider), InferError> {
+        if !model.exists() {
+            return Err(InferError::ModelMissing(model.to_owned()));
+        }
+        if options.provider != ExecutionProvider::Cpu {
+            match self.gpu_session(model, options) {
+                Ok(session) => return Ok((session, Provider::from(options.provider))),
+                Err(reason) => tracing::warn!(
+                    model = %model.display(),
+                    "execution provider {:?} unavailable ({reason}); falling back to CPU",
+                    options.provider
+                ),
+            }
+        }
+        let session = self
+            .builder(options)
+            .and_then(|mut b| b.commit_from_file(model).map_err(|e| e.to_string()))
+            .map_err(|message| InferError::Load {
+                model: model.to_owned(),
+                message,
+            })?;
+        Ok((session, Provider::Cpu))
+    }
+
+    fn builder(
+        &self,
+        options: SessionOptions,
+    ) -> Result<ort::session::builder::SessionBuilder, String> {
+        let mut builder = Session::builder(&self.env)
+            .map_err(|e| e.to_string())?
+            .with_optimization_level(options.optimization.into())
+            .map_err(|e| e.to_string())?;
+        if options.threads > 0 {
+            builder = builder
+                .with_intra_threads(options.threads)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(builder)
+    }
+
+    #[allow(unused_variables)]
+    fn gpu_session(&self, model: &Path, options: SessionOptions) -> Result<Session, String> {
+        let provider: ort::ep::ExecutionProviderDispatch = match options.provider {
+            ExecutionProvider::Cpu => return Err("CPU requested".into()),
+            #[cfg(feature = "cuda")]
+            ExecutionProvider::Cuda => ort::ep::CUDA::default().build().error_on_failure(),
+            #[cfg(feature = "tensorrt")]
+            ExecutionProvider::Tensorrt => ort::ep::TensorRT::default().build().error_on_failure(),
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(format!(
+                    "this build has no {other:?} support; rebuild with `--features {}`",
+                    format!("{other:?}").to_lowercase()
+                ))
+            }
+        };
+        #[allow(unreachable_code)]
+        {
+            let mut builder = self
+                .builder(options)?
+                .with_execution_providers([provider])
+                .map_err(|e| e.to_string())?;
+            builder.commit_from_file(model).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// The execution provider a session really runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Cpu,
+    Cuda,
+    Tensorrt,
+}
+
+impl From<ExecutionProvider> for Provider {
+    fn from(p: ExecutionProvider) -> Self {
+        match p {
+            ExecutionProvider::Cpu => Provider::Cpu,
+            ExecutionProvider::Cuda => Provider::Cuda,
+            ExecutionProvider::Tensorrt => Provider::Tensorrt,
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The Rust detector against Python onnxruntime on committed real frames:
+//! same classes, boxes within 1 px, scores within 1e-3. The reference and
+//! its exact pre/post-processing spec are in tests/fixtures/detector/
+//! (made by tests/support/detector_reference.py).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use vigil_core::image::RgbImage;
+use vigil_infer::detector::{Detector, DetectorConfig, RawDetection};
+use vigil_infer::letterbox::letterbox_into;
+use vigil_infer::model::OnnxModel;
+use vigil_infer::runtime::{Runtime, SessionOptions};
+use vigil_infer::Manifest;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixtures() -> PathBuf {
+    root().join("tests/fixtures/detector")
+}
+
+fn load_png(name: &str) -> RgbImage {
+    let img = image::open(fixtures().join(name))
+        .expect("fixture PNG")
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    RgbImage::from_raw(w, h, img.into_raw()).expect("RGB")
+}
+
+fn json(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join(name)).expect("fixture JSON"))
+        .expect("valid JSON")
+}
+
+fn detector() -> Detector {
+    let manifest = Manifest::load(&root().join("models/manifest.toml")).expect("manifest");
+    let models = root().join("models");
+    vigil_infer::store::require(&manifest, &models, &["onnxruntime", "yolov8n-coco"])
+        .expect("models fetched (./dev.sh test fetches them)");
+    let runtime = Runtime::load(&models.join(&manifest.runtime.file)).expect("ONNX Runtime");
+    let entry = manifest.model("yolov8n-coco").expect("yolov8n in manifest");
+    let model = OnnxModel::open(
+        runtime,
+        "yolov8n-coco",
+        &models.join(&entry.file),
+        SessionOptions {
+            threads: 2,
+            ..SessionOptions::default()
+        },
+    )
+    .expect("open model");
+    Detector::new(
+        model,
+        entry.labels.clone(),
+        &BTreeMap::new(),
+        DetectorConfig::default(),
+    )
+    .expect("detector")
+}
+
+#[test]
+fn letterbox_matches_the_reference_tensor_bit_for_bit() {
+    let reference = json("input-motorway-300.json");
+    let img = load_png("motorway-300.png");
+    let mut tensor = vec![0.0f32; 3 * 640 * 640];
+    letterbox_into(&img, 640, &mut tensor);
+    let bytes: Vec<u8> = tensor.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let indices = reference["sample_indices"].as_array().expect("indices");
+    let values = reference["sample_values"].as_array().expect("values");
+    for (i, v) in indices.iter().zip(values) {
+        let i = i.as_u64().expect("index") as usize;
+        let v = v.as_f64().expect("value") as f32;
+        assert_eq!(tensor[i], v, "input value {i}");
+    }
+    assert_eq!(
+        sha,
+        reference["sha256"].as_str().expect("sha256"),
+        "whole tensor"
+    );
+}
+
+fn assert_parity(name: &str, got: &[RawDetection], reference: &Value) {
+    let want = reference["detections"].as_array().expect("detections");
+    assert_eq!(got.len(), want.len(), "{name}: detection count");
+    let mut used = vec![false; got.len()];
+    for w in want {
+        let class = w["class_id"].as_u64().expect("class") as usize;
+        let score = w["score"].as_f64().expect("score") as f32;
+        let b: Vec<f32> = w["box"]
+            .as_array()
+            .expect("box")
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(f64::NAN) as f32)
+            .collect();
+        let found = got.iter().enumerate().find(|(i, g)| {
+            !used[*i]
+                && g.class_id == class
+                && (g.score - score).abs() <= 1e-3
+                && [g.bbox.x1, g.bbox.y1, g.bbox.x2, g.bbox.y2]
+                    .iter()
+                    .zip(&b)
+                    .all(|(a, r)| (a - r).abs() <= 1.0)
+        });
+        match found {
+            Some((i, _)) => used[i] = true,
+            None => panic!("{name}: no Rust detection matches reference {w}"),
+        }
+    }
+}
+
+#[test]
+fn detections_match_python_onnxruntime_on_real_frames() {
+    let mut det = detector();
+    for name in [
+        "motorway-000",
+        "motorway-300",
+        "motorway-599",
+        "intersection-075",
+    ] {
+        let img = load_png(&format!("{name}.png"));
+        let got = det.detect_raw(&img).expect("detect");
+        assert_parity(name, &got, &json(&format!("{name}.json")));
+    }
+}
+
+#[test]
+fn a_batch_gives_the_same_detections_as_single_runs() {
+    let mut det = detector();
+    let a = load_png("motorway-000.png");
+    let b = load_png("intersection-075.png");
+    let batch = det.detect_raw_batch(&[&a, &b]).expect("batch");
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch[0], det.detect_raw(&a).expect("a"));
+    assert_eq!(batch[1], det.detect_raw(&b).expect("b"));
+}
+
+#[test]
+fn the_class_map_keeps_only_configured_road_users() {
+    let manifest = Manifest::load(&root().join("models/manifest.toml")).expect("manifest");
+    let mut det = detector();
+    let labels = manifest
+        .model("yolov8n-coco")
+        .expect("entry")
+        .labels
+        .clone();
+    let classes = BTreeMap::from([("car".to_owned(), vec!["car".to_owned()])]);
+    let model = {
+        let runtime =
+            Runtime::load(&root().join("models").join(&manifest.runtime.file)).expect("runtime");
+        OnnxModel::open(
+            runtime,
+            "yolov8n-coco",
+            &root().join("models/yolov8n-coco.onnx"),
+            SessionOptions::default(),
+        )
+        .expect("model")
+    };
+    let mut cars_only =
+        Detector::new(model, labels, &classes, DetectorConfig::default()).expect("detector");
+    let img = load_png("motorway-300.png");
+    let all = det.detect_raw(&img).expect("raw");
+    let cars = cars_only.detect(&img).expect("cars");
+    assert_eq!(cars.len(), all.iter().filter(|d| d.class_id == 2).count());
+    assert!(cars.iter().all(|d| d.class
+        == vigil_infer::detector::DetectionClass::RoadUser(vigil_core::RoadUserClass::Car)));
+}
