@@ -6,6 +6,8 @@
 
 mod bench_cmd;
 mod config_cmd;
+mod eval_cmd;
+mod models;
 mod models_cmd;
 mod paths;
 
@@ -49,6 +51,9 @@ enum Command {
     /// Measure throughput on this machine.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
+    /// Measure accuracy on labelled datasets.
+    #[command(subcommand)]
+    Eval(eval_cmd::EvalCommand),
 }
 
 /// What a subcommand concluded, when it ran to the end.
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         Command::Models(cmd) => models_cmd::run(cmd),
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Bench(cmd) => bench_cmd::run(cmd),
+        Command::Eval(cmd) => eval_cmd::run(cmd),
     };
     match result {
         Ok(Verdict::Passed) => ExitCode::from(EXIT_OK),

@@ -234,6 +234,7 @@ fn every_subcommand_help_carries_an_example() {
         &["models", "list"],
         &["config", "check"],
         &["bench", "decode"],
+        &["eval", "plates"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
@@ -307,4 +308,60 @@ fn bench_decode_on_a_missing_file_names_it() {
     let out = vigil(&["bench", "decode", "--input", "no/such.mp4"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no/such.mp4"), "{}", stderr(&out));
+}
+
+#[test]
+fn eval_plates_keeps_its_interface_and_json_fields() {
+    // Crops of a committed frame stand in for plates: the test pins the
+    // interface (labels.csv in, table and JSON out), not the accuracy.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let frame = root().join("tests/fixtures/detector/motorway-300.png");
+    let img = image::open(&frame).expect("fixture").to_rgb8();
+    image::imageops::crop_imm(&img, 270, 425, 80, 55)
+        .to_image()
+        .save(tmp.path().join("a.png"))
+        .expect("save");
+    image::imageops::crop_imm(&img, 390, 385, 120, 30)
+        .to_image()
+        .save(tmp.path().join("b.png"))
+        .expect("save");
+    std::fs::write(
+        tmp.path().join("labels.csv"),
+        "file,plate_text\na.png,29B123456\nb.png,30A12345\n",
+    )
+    .expect("labels");
+    let json = tmp.path().join("plates.json");
+    let out = vigil(&[
+        "eval",
+        "plates",
+        "--dataset",
+        tmp.path().to_str().expect("utf-8"),
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("exact match"), "{}", stdout(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
+    assert_eq!(report["count"], 2);
+    for key in ["exact_accuracy", "char_accuracy", "ms_per_plate"] {
+        let v = report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing"));
+        assert!(v >= 0.0, "{key}");
+    }
+    assert!(report["exact_accuracy"].as_f64().is_some_and(|v| v <= 1.0));
+}
+
+#[test]
+fn eval_plates_without_labels_names_the_missing_file() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = vigil(&[
+        "eval",
+        "plates",
+        "--dataset",
+        tmp.path().to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("labels.csv"), "{}", stderr(&out));
 }

@@ -11,6 +11,7 @@ pub mod letterbox;
 pub mod manifest;
 pub mod model;
 pub mod ocr;
+pub mod plate_reader;
 pub mod runtime;
 pub mod store;
 

@@ -1,0 +1,334 @@
+//! `vigil eval`: accuracy and speed on labelled datasets.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
+use vigil_infer::runtime::SessionOptions;
+use vigil_plate::{OcrLine, PlateReading};
+
+use crate::models::{load_image, Models};
+use crate::paths::ModelPaths;
+use crate::Verdict;
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Plate reading accuracy on labelled plate crops.
+    ///
+    /// DIR holds labels.csv (columns file,plate_text; plate_text is
+    /// alphanumerics only, e.g. 29B123456) and the crops, `file` being
+    /// relative to DIR. Prints exact-match and character accuracy, accuracy
+    /// per format, ms per plate and the 20 commonest confusions.
+    #[command(
+        after_help = "Example:\n  vigil eval plates --dataset ../shared/data/vn-plates-1line --json plates.json"
+    )]
+    Plates {
+        #[arg(long)]
+        dataset: PathBuf,
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Recogniser from models/manifest.toml.
+        #[arg(long, default_value = "ppocrv6-rec-small")]
+        recogniser: String,
+        /// Inference threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Evaluate only the first N labelled crops.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        paths: ModelPaths,
+    },
+}
+
+pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
+    match cmd {
+        EvalCommand::Plates {
+            dataset,
+            json,
+            recogniser,
+            threads,
+            limit,
+            paths,
+        } => plates(
+            &dataset,
+            json.as_deref(),
+            &recogniser,
+            threads,
+            limit,
+            &paths,
+        ),
+    }
+}
+
+/// `(file, label)` rows of a dataset's labels.csv, with a column named `label_column`.
+fn read_labels(dataset: &Path, label_column: &str) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    let csv_path = dataset.join("labels.csv");
+    let mut reader = csv::Reader::from_path(&csv_path)
+        .with_context(|| format!("cannot read {}", csv_path.display()))?;
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).with_context(|| {
+            format!(
+                "{} has no column {name:?} (columns: {:?})",
+                csv_path.display(),
+                headers
+            )
+        })
+    };
+    let (file_col, label_col) = (col("file")?, col(label_column)?);
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: row {}", csv_path.display(), i + 2))?;
+        let (Some(file), Some(label)) = (record.get(file_col), record.get(label_col)) else {
+            bail!("{}: row {} is missing a column", csv_path.display(), i + 2);
+        };
+        rows.push((dataset.join(file), label.trim().to_owned()));
+    }
+    Ok(rows)
+}
+
+fn compact(s: &str) -> String {
+    s.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+#[derive(Serialize, Default)]
+struct FormatScore {
+    count: usize,
+    exact: usize,
+    exact_accuracy: f64,
+}
+
+#[derive(Serialize)]
+struct PlateReport {
+    dataset: String,
+    recogniser: String,
+    count: usize,
+    exact_accuracy: f64,
+    char_accuracy: f64,
+    ms_per_plate: f64,
+    ms_per_plate_median: f64,
+    unreadable: usize,
+    per_format: BTreeMap<String, FormatScore>,
+    confusions: Vec<(String, String, usize)>,
+    /// (file, label, read, raw OCR lines joined by `|`).
+    errors: Vec<(String, String, String, String)>,
+}
+
+fn plates(
+    dataset: &Path,
+    json: Option<&Path>,
+    recogniser: &str,
+    threads: usize,
+    limit: Option<usize>,
+    paths: &ModelPaths,
+) -> anyhow::Result<Verdict> {
+    let mut rows = read_labels(dataset, "plate_text")?;
+    if let Some(n) = limit {
+        rows.truncate(n);
+    }
+    if rows.is_empty() {
+        bail!("{} lists no images", dataset.join("labels.csv").display());
+    }
+    let models = Models::load(paths)?;
+    let options = SessionOptions {
+        threads,
+        ..SessionOptions::default()
+    };
+    let mut reader = PlateReader::new(
+        models.recogniser(recogniser, options)?,
+        PlateReaderConfig::default(),
+    );
+    let bar = ProgressBar::new(rows.len() as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} plates [{elapsed}<{eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut times = Vec::with_capacity(rows.len());
+    let (mut exact, mut char_sum, mut unreadable) = (0usize, 0.0f64, 0usize);
+    let mut per_format: BTreeMap<String, FormatScore> = BTreeMap::new();
+    let mut confusions: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (path, label) in &rows {
+        let image = load_image(path)?;
+        let start = Instant::now();
+        let text = reader.read(&image)?;
+        let lines: Vec<OcrLine> = text
+            .lines
+            .iter()
+            .map(|l| OcrLine::new(l.text.clone(), l.char_confidences.clone()))
+            .collect();
+        let reading = vigil_plate::parse(&lines);
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        let predicted = match &reading {
+            PlateReading::Read { plate, .. } => plate.compact(),
+            PlateReading::Unreadable { best_guess, .. } => {
+                unreadable += 1;
+                compact(best_guess)
+            }
+        };
+        let truth = compact(label);
+        // The physical layout read from the crop: a label alone cannot tell
+        // 54-T1 5417 (motorbike) from 54T-154.17 (car).
+        let format = match text.layout {
+            PlateLayout::OneLine => "one-line",
+            PlateLayout::TwoLine => "two-line",
+        }
+        .to_owned();
+        let score = per_format.entry(format).or_default();
+        score.count += 1;
+        if predicted == truth {
+            exact += 1;
+            score.exact += 1;
+        } else {
+            let raw: Vec<&str> = text.lines.iter().map(|l| l.text.as_str()).collect();
+            errors.push((
+                path.display().to_string(),
+                truth.clone(),
+                predicted.clone(),
+                raw.join("|"),
+            ));
+            for pair in align(&truth, &predicted) {
+                *confusions.entry(pair).or_default() += 1;
+            }
+        }
+        char_sum +=
+            1.0 - levenshtein(&truth, &predicted) as f64 / truth.chars().count().max(1) as f64;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    for s in per_format.values_mut() {
+        s.exact_accuracy = s.exact as f64 / s.count.max(1) as f64;
+    }
+    let mut confusions: Vec<(String, String, usize)> = confusions
+        .into_iter()
+        .map(|((a, b), n)| (a, b, n))
+        .collect();
+    confusions.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
+    confusions.truncate(20);
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let n = rows.len();
+    let report = PlateReport {
+        dataset: dataset.display().to_string(),
+        recogniser: recogniser.to_owned(),
+        count: n,
+        exact_accuracy: exact as f64 / n as f64,
+        char_accuracy: char_sum.max(0.0) / n as f64,
+        ms_per_plate: times.iter().sum::<f64>() / n as f64,
+        ms_per_plate_median: sorted[n / 2],
+        unreadable,
+        per_format,
+        confusions,
+        errors,
+    };
+    println!(
+        "{} ({} plates, recogniser {})",
+        report.dataset, n, report.recogniser
+    );
+    println!(
+        "  exact match      {:>7.2}%  ({exact}/{n})",
+        100.0 * report.exact_accuracy
+    );
+    println!("  characters       {:>7.2}%", 100.0 * report.char_accuracy);
+    println!("  unreadable       {:>7}", report.unreadable);
+    println!(
+        "  ms per plate     {:>7.2} mean, {:.2} median",
+        report.ms_per_plate, report.ms_per_plate_median
+    );
+    for (format, s) in &report.per_format {
+        println!(
+            "  {format:<16} {:>7.2}%  ({}/{})",
+            100.0 * s.exact_accuracy,
+            s.exact,
+            s.count
+        );
+    }
+    if !report.confusions.is_empty() {
+        println!("  commonest confusions (label -> read, count):");
+        for (a, b, c) in &report.confusions {
+            println!("    {a} -> {b}  {c}");
+        }
+    }
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        println!("  results written to {}", path.display());
+    }
+    Ok(Verdict::Passed)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The edits of a minimal alignment of `truth` to `read`, as
+/// (label character, read character) pairs; "∅" marks a missing one.
+fn align(truth: &str, read: &str) -> Vec<(String, String)> {
+    let (a, b): (Vec<char>, Vec<char>) = (truth.chars().collect(), read.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            d[i][j] = (d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]))
+                .min(d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1);
+        }
+    }
+    let (mut i, mut j, mut out) = (a.len(), b.len(), Vec::new());
+    while i > 0 || j > 0 {
+        if i > 0 && j > 0 && d[i][j] == d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]) {
+            if a[i - 1] != b[j - 1] {
+                out.push((a[i - 1].to_string(), b[j - 1].to_string()));
+            }
+            i -= 1;
+            j -= 1;
+        } else if i > 0 && d[i][j] == d[i - 1][j] + 1 {
+            out.push((a[i - 1].to_string(), "∅".into()));
+            i -= 1;
+        } else {
+            out.push(("∅".into(), b[j - 1].to_string()));
+            j -= 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alignment_names_substitutions_drops_and_extras() {
+        assert_eq!(levenshtein("29B123456", "29B123456"), 0);
+        assert_eq!(
+            align("29B12345", "298I2345"),
+            vec![("1".into(), "I".into()), ("B".into(), "8".into())]
+        );
+        assert_eq!(align("30A12345", "30A1245"), vec![("3".into(), "∅".into())]);
+        assert_eq!(align("30A1234", "30A12345"), vec![("∅".into(), "5".into())]);
+    }
+}
