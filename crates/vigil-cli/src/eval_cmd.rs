@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
 use vigil_infer::runtime::SessionOptions;
-use vigil_plate::{OcrLine, PlateReading};
+use vigil_plate::PlateReading;
 
 use crate::models::{load_image, Models};
 use crate::paths::ModelPaths;
@@ -159,13 +159,7 @@ fn plates(
     for (path, label) in &rows {
         let image = load_image(path)?;
         let start = Instant::now();
-        let text = reader.read(&image)?;
-        let lines: Vec<OcrLine> = text
-            .lines
-            .iter()
-            .map(|l| OcrLine::new(l.text.clone(), l.char_confidences.clone()))
-            .collect();
-        let reading = vigil_plate::parse(&lines);
+        let (text, reading) = reader.read_plate(&image)?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
         let predicted = match &reading {
             PlateReading::Read { plate, .. } => plate.compact(),

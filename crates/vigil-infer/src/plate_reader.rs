@@ -6,6 +6,7 @@
 //! recognition, and on a tight crop the gap between the lines is plain.
 
 use vigil_core::image::RgbImage;
+use vigil_plate::{OcrLine, PlateReading};
 
 use crate::ocr::{RecognisedLine, TextRecogniser};
 use crate::InferError;
@@ -59,15 +60,34 @@ impl PlateReader {
         &self.recogniser
     }
 
-    /// Reads a crop that holds one plate.
+    /// Reads a crop that holds one plate, and parses it.
+    pub fn read_plate(&mut self, crop: &RgbImage) -> Result<(PlateText, PlateReading), InferError> {
+        let (layout, lines) = self.line_images(crop);
+        let refs: Vec<&RgbImage> = lines.iter().collect();
+        let read = self.recogniser.recognise(&refs)?;
+        let reading = vigil_plate::parse(&to_ocr(&read));
+        let text = PlateText {
+            layout,
+            lines: read,
+        };
+        Ok((text, reading))
+    }
+
+    /// Reads a crop that holds one plate, without parsing.
     pub fn read(&mut self, crop: &RgbImage) -> Result<PlateText, InferError> {
+        let (layout, lines) = self.line_images(crop);
+        let refs: Vec<&RgbImage> = lines.iter().collect();
+        Ok(PlateText {
+            layout,
+            lines: self.recogniser.recognise(&refs)?,
+        })
+    }
+
+    /// The crop's layout and its line images, top first.
+    fn line_images(&self, crop: &RgbImage) -> (PlateLayout, Vec<RgbImage>) {
         let aspect = crop.width as f32 / crop.height.max(1) as f32;
         if aspect >= self.config.two_line_max_aspect {
-            let lines = self.recogniser.recognise(&[crop])?;
-            return Ok(PlateText {
-                layout: PlateLayout::OneLine,
-                lines,
-            });
+            return (PlateLayout::OneLine, vec![crop.clone()]);
         }
         let b = self.config.two_line_border.clamp(0.0, 0.4);
         let (dx, dy) = (
@@ -83,12 +103,15 @@ impl PlateReader {
             )
             .unwrap_or_else(|| crop.clone());
         let (top, bottom) = split_lines(&inner);
-        let lines = self.recogniser.recognise(&[&top, &bottom])?;
-        Ok(PlateText {
-            layout: PlateLayout::TwoLine,
-            lines,
-        })
+        (PlateLayout::TwoLine, vec![top, bottom])
     }
+}
+
+fn to_ocr(lines: &[RecognisedLine]) -> Vec<OcrLine> {
+    lines
+        .iter()
+        .map(|l| OcrLine::new(l.text.clone(), l.char_confidences.clone()))
+        .collect()
 }
 
 /// Splits a two-line plate at the row with the least text between 30% and
