@@ -44,6 +44,53 @@ pub enum EvalCommand {
         #[command(flatten)]
         paths: ModelPaths,
     },
+    /// Detection recall and precision per class at IoU 0.5 on YOLO-format labels.
+    ///
+    /// A class named like a road-user type (car, motorbike, bus, truck,
+    /// bicycle, person) is compared with that type's detections; a rider class
+    /// (`rider`, `người trên xe`) with two-wheelers after person-over-motorbike
+    /// association; `traffic light` with traffic-light detections.
+    #[command(
+        after_help = "Example:\n  vigil eval detect --images ../shared/data/hanoi-16h15/riders/images --labels ../shared/data/hanoi-16h15/riders/labels"
+    )]
+    Detect(DetectArgs),
+    /// Signal-head state accuracy on labelled crops.
+    ///
+    /// DIR holds labels.csv (columns file,state with state red, yellow or
+    /// green) and the crops. Prints accuracy (an Unknown answer counts as
+    /// wrong) and the confusion matrix.
+    #[command(
+        after_help = "Example:\n  vigil eval lights --dataset ../shared/data/traffic-lights --json lights.json"
+    )]
+    Lights {
+        #[arg(long)]
+        dataset: PathBuf,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+/// Detection recall and precision on YOLO-format labels.
+#[derive(clap::Args)]
+pub struct DetectArgs {
+    /// Images (PNG/JPEG).
+    #[arg(long)]
+    pub images: PathBuf,
+    /// One `NAME.txt` per image: `class cx cy w h` per line, normalised to 0-1.
+    /// Class names come from `classes.txt` beside the labels (or one level up).
+    #[arg(long)]
+    pub labels: PathBuf,
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Vehicle detector from models/manifest.toml.
+    #[arg(long, default_value = "yolov8n-coco")]
+    pub model: String,
+    #[arg(long, default_value_t = 0.25)]
+    pub confidence: f32,
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    #[command(flatten)]
+    pub paths: ModelPaths,
 }
 
 pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
@@ -63,6 +110,8 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             limit,
             &paths,
         ),
+        EvalCommand::Detect(args) => crate::eval_detect::run(&args),
+        EvalCommand::Lights { dataset, json } => lights(&dataset, json.as_deref()),
     }
 }
 
@@ -254,6 +303,104 @@ fn plates(
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        println!("  results written to {}", path.display());
+    }
+    Ok(Verdict::Passed)
+}
+
+#[derive(Serialize)]
+struct LightsReport {
+    dataset: String,
+    count: usize,
+    accuracy: f64,
+    unknown: usize,
+    /// confusion[label][prediction], states red, amber, green (+ unknown).
+    confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    us_per_crop: f64,
+    errors: Vec<(String, String, String)>,
+}
+
+fn lights(dataset: &Path, json: Option<&Path>) -> anyhow::Result<Verdict> {
+    use vigil_infer::lights::{LampClassifier, LampState};
+    let rows = read_labels(dataset, "state")?;
+    if rows.is_empty() {
+        bail!("{} lists no images", dataset.join("labels.csv").display());
+    }
+    let classifier = LampClassifier::default();
+    let name = |s: LampState| match s {
+        LampState::Red => "red",
+        LampState::Amber => "amber",
+        LampState::Green => "green",
+        LampState::Unknown => "unknown",
+    };
+    let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let (mut correct, mut unknown, mut micros) = (0usize, 0usize, 0.0f64);
+    let mut errors = Vec::new();
+    for (path, label) in &rows {
+        let truth = match label.to_lowercase().as_str() {
+            "red" => "red",
+            "yellow" | "amber" => "amber",
+            "green" => "green",
+            other => bail!(
+                "{}: unknown state {other:?} (expected red, yellow or green)",
+                path.display()
+            ),
+        };
+        let image = load_image(path)?;
+        let start = Instant::now();
+        let reading = classifier.classify(&image);
+        micros += start.elapsed().as_secs_f64() * 1e6;
+        let predicted = name(reading.state);
+        *confusion
+            .entry(truth.into())
+            .or_default()
+            .entry(predicted.into())
+            .or_default() += 1;
+        unknown += usize::from(reading.state == LampState::Unknown);
+        if predicted == truth {
+            correct += 1;
+        } else {
+            errors.push((
+                path.display().to_string(),
+                truth.to_owned(),
+                predicted.to_owned(),
+            ));
+        }
+    }
+    let n = rows.len();
+    let report = LightsReport {
+        dataset: dataset.display().to_string(),
+        count: n,
+        accuracy: correct as f64 / n as f64,
+        unknown,
+        confusion,
+        us_per_crop: micros / n as f64,
+        errors,
+    };
+    println!("{} ({n} crops)", report.dataset);
+    println!(
+        "  accuracy {:>7.2}%  ({correct}/{n}; {unknown} unknown)",
+        100.0 * report.accuracy
+    );
+    println!("  {:.0} µs per crop", report.us_per_crop);
+    println!(
+        "  {:<8} {:>7} {:>7} {:>7} {:>7}",
+        "label", "red", "amber", "green", "unknown"
+    );
+    for truth in ["red", "amber", "green"] {
+        let row = report.confusion.get(truth);
+        let cell = |p: &str| row.and_then(|r| r.get(p)).copied().unwrap_or(0);
+        println!(
+            "  {truth:<8} {:>7} {:>7} {:>7} {:>7}",
+            cell("red"),
+            cell("amber"),
+            cell("green"),
+            cell("unknown")
+        );
+    }
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("  results written to {}", path.display());
     }
     Ok(Verdict::Passed)

@@ -7,6 +7,7 @@
 mod bench_cmd;
 mod config_cmd;
 mod eval_cmd;
+mod eval_detect;
 mod models;
 mod models_cmd;
 mod paths;

@@ -235,6 +235,8 @@ fn every_subcommand_help_carries_an_example() {
         &["config", "check"],
         &["bench", "decode"],
         &["eval", "plates"],
+        &["eval", "detect"],
+        &["eval", "lights"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
@@ -364,4 +366,111 @@ fn eval_plates_without_labels_names_the_missing_file() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("labels.csv"), "{}", stderr(&out));
+}
+
+#[test]
+fn eval_lights_scores_clear_signal_heads_and_writes_json() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    // A dark vertical head with one lit lamp: red on top, green (as real
+    // green lamps are, blue-green) at the bottom.
+    let head = |lit_row: u32, colour: [u8; 3]| {
+        image::RgbImage::from_fn(30, 90, |x, y| {
+            let lamp = y / 30;
+            let d2 = (i64::from(x) - 15).pow(2) + (i64::from(y % 30) - 15).pow(2);
+            image::Rgb(match (d2 <= 100, lamp == lit_row) {
+                (true, true) => colour,
+                (true, false) => [55, 50, 50],
+                _ => [38, 40, 42],
+            })
+        })
+    };
+    head(0, [250, 40, 60])
+        .save(tmp.path().join("r.png"))
+        .expect("save");
+    head(2, [20, 230, 190])
+        .save(tmp.path().join("g.png"))
+        .expect("save");
+    std::fs::write(
+        tmp.path().join("labels.csv"),
+        "file,state\nr.png,red\ng.png,green\n",
+    )
+    .expect("labels");
+    let json = tmp.path().join("lights.json");
+    let out = vigil(&[
+        "eval",
+        "lights",
+        "--dataset",
+        tmp.path().to_str().expect("utf-8"),
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
+    assert_eq!(report["count"], 2);
+    assert_eq!(report["accuracy"].as_f64(), Some(1.0), "{report}");
+}
+
+#[test]
+fn eval_detect_finds_the_reference_cars_on_a_committed_frame() {
+    // Labels made from the Python reference detections: our detector must
+    // find every car again at IoU >= 0.5.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (images, labels) = (tmp.path().join("images"), tmp.path().join("labels"));
+    std::fs::create_dir_all(&images).expect("mkdir");
+    std::fs::create_dir_all(&labels).expect("mkdir");
+    let fixtures = root().join("tests/fixtures/detector");
+    std::fs::copy(
+        fixtures.join("motorway-000.png"),
+        images.join("motorway-000.png"),
+    )
+    .expect("copy");
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("motorway-000.json")).expect("json"),
+    )
+    .expect("valid");
+    let (w, h) = (960.0, 540.0);
+    let mut yolo = String::new();
+    let mut cars = 0;
+    for d in reference["detections"].as_array().expect("detections") {
+        if d["class"] != "car" {
+            continue;
+        }
+        let b: Vec<f64> = d["box"]
+            .as_array()
+            .expect("box")
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(0.0))
+            .collect();
+        yolo += &format!(
+            "0 {} {} {} {}\n",
+            (b[0] + b[2]) / 2.0 / w,
+            (b[1] + b[3]) / 2.0 / h,
+            (b[2] - b[0]) / w,
+            (b[3] - b[1]) / h
+        );
+        cars += 1;
+    }
+    std::fs::write(labels.join("motorway-000.txt"), yolo).expect("labels");
+    std::fs::write(tmp.path().join("classes.txt"), "car\n").expect("classes");
+    let json = tmp.path().join("detect.json");
+    let out = vigil(&[
+        "eval",
+        "detect",
+        "--images",
+        images.to_str().expect("utf-8"),
+        "--labels",
+        labels.to_str().expect("utf-8"),
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
+    assert_eq!(report["classes"]["car"]["labels"], cars);
+    assert_eq!(
+        report["classes"]["car"]["recall"].as_f64(),
+        Some(1.0),
+        "{report}"
+    );
 }

@@ -8,10 +8,12 @@
 pub mod detector;
 mod error;
 pub mod letterbox;
+pub mod lights;
 pub mod manifest;
 pub mod model;
 pub mod ocr;
 pub mod plate_reader;
+pub mod riders;
 pub mod runtime;
 pub mod store;
 
