@@ -234,6 +234,7 @@ fn every_subcommand_help_carries_an_example() {
         &["models", "list"],
         &["config", "check"],
         &["bench", "decode"],
+        &["bench", "detect"],
         &["eval", "plates"],
         &["eval", "detect"],
         &["eval", "lights"],
@@ -473,4 +474,35 @@ fn eval_detect_finds_the_reference_cars_on_a_committed_frame() {
         Some(1.0),
         "{report}"
     );
+}
+
+#[test]
+fn bench_detect_compares_the_detector_with_raw_inference() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let json = tmp.path().join("detect.json");
+    let frame = root().join("tests/fixtures/detector/motorway-300.png");
+    let out = vigil(&[
+        "bench",
+        "detect",
+        "--input",
+        frame.to_str().expect("utf-8"),
+        "--iterations",
+        "2",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
+    assert_eq!(report["provider"], "cpu");
+    assert_eq!(
+        report["detections"], 13,
+        "the reference finds 13 objects in this frame"
+    );
+    for key in ["detector_ms", "raw_inference_ms", "vs_raw"] {
+        assert!(
+            report[key].as_f64().is_some_and(|v| v > 0.0),
+            "{key}: {report}"
+        );
+    }
 }

@@ -154,6 +154,21 @@ impl Detector {
         &self.labels
     }
 
+    /// The model input for one image (letterboxed, planar RGB in [0, 1]).
+    pub fn input_tensor(&self, image: &RgbImage) -> Vec<f32> {
+        let s = self.config.input_size as usize;
+        let mut input = vec![0.0f32; 3 * s * s];
+        letterbox_into(image, self.config.input_size, &mut input);
+        input
+    }
+
+    /// Runs the model alone on a prepared input and discards the output:
+    /// the floor that `vigil bench detect` compares the full path against.
+    pub fn infer_only(&mut self, input: Vec<f32>) -> Result<(), InferError> {
+        let s = self.config.input_size as usize;
+        self.model.run_f32(&[1, 3, s, s], input, |_| Ok(()))
+    }
+
     /// Every detection above the confidence threshold, in model classes.
     pub fn detect_raw(&mut self, image: &RgbImage) -> Result<Vec<RawDetection>, InferError> {
         Ok(self

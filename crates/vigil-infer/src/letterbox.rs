@@ -82,20 +82,48 @@ pub fn letterbox_into(image: &RgbImage, size: u32, out: &mut [f32]) -> Letterbox
     let xs = axis_taps(image.width, lb.new_w);
     let ys = axis_taps(image.height, lb.new_h);
     let stride = image.width as usize * 3;
-    let px = &image.data;
-    for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
-        let row0 = &px[y0 * stride..(y0 + 1) * stride];
-        let row1 = &px[y1 * stride..(y1 + 1) * stride];
-        let dst_row = (oy + lb.pad_y as usize) * size as usize + lb.pad_x as usize;
-        for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
+    let new_w = lb.new_w as usize;
+    // Separable: each source row is resized horizontally once and reused by
+    // the output rows that need it. The blend below evaluates exactly the
+    // bilinear expression of the spec, so the result is bit-identical.
+    let mut rows: [(usize, Vec<f32>); 2] = [
+        (usize::MAX, vec![0.0; new_w * 3]),
+        (usize::MAX, vec![0.0; new_w * 3]),
+    ];
+    let horizontal = |src_row: usize, out_row: &mut Vec<f32>| {
+        let row = &image.data[src_row * stride..(src_row + 1) * stride];
+        for (o, &(x0, x1, fx)) in out_row.chunks_exact_mut(3).zip(&xs) {
             for c in 0..3 {
-                let p00 = f32::from(row0[x0 * 3 + c]);
-                let p01 = f32::from(row0[x1 * 3 + c]);
-                let p10 = f32::from(row1[x0 * 3 + c]);
-                let p11 = f32::from(row1[x1 * 3 + c]);
-                let v =
-                    (1.0 - fy) * ((1.0 - fx) * p00 + fx * p01) + fy * ((1.0 - fx) * p10 + fx * p11);
-                out[c * plane + dst_row + ox] = v / 255.0;
+                o[c] = (1.0 - fx) * f32::from(row[x0 * 3 + c]) + fx * f32::from(row[x1 * 3 + c]);
+            }
+        }
+    };
+    for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
+        // Slot 0 holds source row y0 and slot 1 row y1, reusing what the
+        // previous output row computed.
+        if rows[0].0 != y0 {
+            if rows[1].0 == y0 {
+                rows.swap(0, 1);
+            } else {
+                horizontal(y0, &mut rows[0].1);
+                rows[0].0 = y0;
+            }
+        }
+        if rows[1].0 != y1 {
+            if y1 == y0 {
+                let (first, second) = rows.split_at_mut(1);
+                second[0].1.copy_from_slice(&first[0].1);
+            } else {
+                horizontal(y1, &mut rows[1].1);
+            }
+            rows[1].0 = y1;
+        }
+        let (top, bottom) = (&rows[0].1, &rows[1].1);
+        let dst_row = (oy + lb.pad_y as usize) * size as usize + lb.pad_x as usize;
+        for c in 0..3 {
+            let dst = &mut out[c * plane + dst_row..c * plane + dst_row + new_w];
+            for (x, d) in dst.iter_mut().enumerate() {
+                *d = ((1.0 - fy) * top[x * 3 + c] + fy * bottom[x * 3 + c]) / 255.0;
             }
         }
     }
@@ -117,6 +145,28 @@ mod tests {
         assert!(
             (out[320 * 640 + 320] - 200.0 / 255.0).abs() < 1e-6,
             "centre is the image"
+        );
+    }
+
+    #[test]
+    fn upscaling_small_frames_blends_the_right_rows() {
+        // 4 rows of distinct grey levels, upscaled: every output value must
+        // lie between its two source rows, including the clamped last rows.
+        let data: Vec<u8> = [10u8, 80, 150, 220]
+            .iter()
+            .flat_map(|&v| vec![v; 4 * 3])
+            .collect();
+        let img = RgbImage::from_raw(4, 4, data).expect("image");
+        let mut out = vec![0.0; 3 * 64 * 64];
+        letterbox_into(&img, 64, &mut out);
+        let column: Vec<f32> = (0..64).map(|y| out[y * 64 + 10] * 255.0).collect();
+        assert!(
+            (column[0] - 10.0).abs() < 1e-3 && (column[63] - 220.0).abs() < 1e-3,
+            "{column:?}"
+        );
+        assert!(
+            column.windows(2).all(|w| w[1] >= w[0] - 1e-3),
+            "monotonic: {column:?}"
         );
     }
 
