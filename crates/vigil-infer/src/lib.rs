@@ -16,6 +16,7 @@ pub mod plate_reader;
 pub mod riders;
 pub mod runtime;
 pub mod store;
+pub mod text_detector;
 
 pub use error::InferError;
 pub use manifest::{Artifact, Manifest, ManifestError, ModelEntry};

@@ -629,3 +629,107 @@ mod tests {
         assert_eq!(hue_degrees(0, 255, 255, 255, 0), 180.0);
     }
 }
+
+/// Lamp states of signal heads in a full frame: from a configured lamp ROI
+/// (`[x, y, width, height]` in pixels, as in the site config) or from the
+/// detector's traffic-light boxes.
+pub mod heads {
+    use vigil_core::image::RgbImage;
+
+    use super::{LampClassifier, LampReading, LampState};
+    use crate::detector::{BBox, Detection, DetectionClass};
+
+    /// The state inside a configured ROI; Unknown when the ROI is off-frame.
+    pub fn read_roi(classifier: &LampClassifier, frame: &RgbImage, roi: [f64; 4]) -> LampReading {
+        let [x, y, w, h] = roi.map(|v| v.round() as i64);
+        match frame.crop(x, y, w, h) {
+            Some(crop) => classifier.classify(&crop),
+            None => LampReading {
+                state: LampState::Unknown,
+                confidence: 0.0,
+                scores: [0.0; 3],
+            },
+        }
+    }
+
+    /// The state of every detected traffic light, with its box.
+    pub fn read_detections(
+        classifier: &LampClassifier,
+        frame: &RgbImage,
+        detections: &[Detection],
+    ) -> Vec<(BBox, LampReading)> {
+        detections
+            .iter()
+            .filter(|d| d.class == DetectionClass::TrafficLight)
+            .map(|d| {
+                let b = d.bbox;
+                let roi = [
+                    f64::from(b.x1),
+                    f64::from(b.y1),
+                    f64::from(b.width()),
+                    f64::from(b.height()),
+                ];
+                (b, read_roi(classifier, frame, roi))
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// A 200x100 grey frame with a vertical head at (150, 10), red lit on top.
+        fn frame() -> RgbImage {
+            let mut img = RgbImage::from_raw(200, 100, vec![120; 200 * 100 * 3]).expect("frame");
+            for y in 10..70u32 {
+                for x in 150..170u32 {
+                    let lamp_cy = 10 + (y - 10) / 20 * 20 + 10;
+                    let d2 = (x as i64 - 160).pow(2) + (y as i64 - lamp_cy as i64).pow(2);
+                    let px = match (d2 <= 49, (y - 10) / 20) {
+                        (true, 0) => [250, 40, 60],
+                        (true, _) => [55, 50, 50],
+                        _ => [38, 40, 42],
+                    };
+                    let i = ((y * 200 + x) * 3) as usize;
+                    img.data[i..i + 3].copy_from_slice(&px);
+                }
+            }
+            img
+        }
+
+        #[test]
+        fn a_configured_roi_reads_the_head_inside_it() {
+            let c = LampClassifier::default();
+            assert_eq!(
+                read_roi(&c, &frame(), [150.0, 10.0, 20.0, 60.0]).state,
+                LampState::Red
+            );
+            assert_eq!(
+                read_roi(&c, &frame(), [500.0, 10.0, 20.0, 60.0]).state,
+                LampState::Unknown
+            );
+        }
+
+        #[test]
+        fn detected_traffic_lights_are_read_and_other_boxes_ignored() {
+            let light = Detection {
+                class: DetectionClass::TrafficLight,
+                class_id: 9,
+                score: 0.8,
+                bbox: BBox {
+                    x1: 150.0,
+                    y1: 10.0,
+                    x2: 170.0,
+                    y2: 70.0,
+                },
+            };
+            let car = Detection {
+                class: DetectionClass::RoadUser(vigil_core::RoadUserClass::Car),
+                ..light
+            };
+            let read = read_detections(&LampClassifier::default(), &frame(), &[light, car]);
+            assert_eq!(read.len(), 1);
+            assert_eq!(read[0].1.state, LampState::Red);
+        }
+    }
+}

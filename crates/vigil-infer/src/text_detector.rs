@@ -1,0 +1,282 @@
+//! Text-line detection with PP-OCR DB detectors, and finding the plate
+//! among the text of a vehicle crop.
+//!
+//! The detector outputs a per-pixel text probability map; lines are the
+//! connected regions above a threshold, grown by the DB "unclip" margin
+//! (the model is trained to predict shrunken text kernels). On a vehicle
+//! crop it finds both lines of a two-line motorbike plate as two boxes.
+
+use vigil_core::image::RgbImage;
+
+use crate::detector::BBox;
+use crate::model::OnnxModel;
+use crate::InferError;
+
+const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+const STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextDetectorConfig {
+    /// The longer side is scaled to at most this (then to a multiple of 32).
+    pub max_side: u32,
+    /// Pixels above this probability are text.
+    pub pixel_threshold: f32,
+    /// A region's mean probability must reach this.
+    pub box_threshold: f32,
+    /// DB unclip ratio: the margin grown around each kernel.
+    pub unclip_ratio: f32,
+}
+
+impl Default for TextDetectorConfig {
+    fn default() -> Self {
+        Self {
+            max_side: 640,
+            pixel_threshold: 0.3,
+            box_threshold: 0.5,
+            unclip_ratio: 1.6,
+        }
+    }
+}
+
+/// A detected text line in source pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextBox {
+    pub bbox: BBox,
+    pub score: f32,
+}
+
+pub struct TextDetector {
+    model: OnnxModel,
+    config: TextDetectorConfig,
+}
+
+impl TextDetector {
+    pub fn new(model: OnnxModel, config: TextDetectorConfig) -> Self {
+        Self { model, config }
+    }
+
+    /// Text lines in `image`, top to bottom.
+    pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<TextBox>, InferError> {
+        if image.width == 0 || image.height == 0 {
+            return Ok(Vec::new());
+        }
+        let longer = image.width.max(image.height) as f32;
+        let scale = (self.config.max_side as f32 / longer).min(4.0);
+        let to32 = |v: f32| (((v * scale) / 32.0).round().max(1.0) as usize) * 32;
+        let (w, h) = (to32(image.width as f32), to32(image.height as f32));
+        let mut input = vec![0.0f32; 3 * w * h];
+        resize_normalise(image, w, h, &mut input);
+        let config = self.config;
+        let (sx, sy) = (
+            image.width as f32 / w as f32,
+            image.height as f32 / h as f32,
+        );
+        let name = self.model.name().to_owned();
+        self.model.run_f32(&[1, 3, h, w], input, |outputs| {
+            let (shape, map) = outputs.first().ok_or_else(|| InferError::Run {
+                model: name.clone(),
+                message: "no output".into(),
+            })?;
+            match shape.as_slice() {
+                [1, 1, mh, mw] if *mh as usize == h && *mw as usize == w => {}
+                other => {
+                    return Err(InferError::Shape {
+                        model: name.clone(),
+                        message: format!(
+                            "output {other:?} is not the [1, 1, {h}, {w}] probability map"
+                        ),
+                    })
+                }
+            }
+            let mut boxes = regions(map, w, h, &config);
+            for b in &mut boxes {
+                b.bbox = BBox {
+                    x1: (b.bbox.x1 * sx).clamp(0.0, image.width as f32),
+                    y1: (b.bbox.y1 * sy).clamp(0.0, image.height as f32),
+                    x2: (b.bbox.x2 * sx).clamp(0.0, image.width as f32),
+                    y2: (b.bbox.y2 * sy).clamp(0.0, image.height as f32),
+                };
+            }
+            boxes.sort_by(|a, b| a.bbox.y1.total_cmp(&b.bbox.y1));
+            Ok(boxes)
+        })
+    }
+}
+
+/// Bilinear resize to `w x h`, ImageNet-normalised, planar.
+fn resize_normalise(image: &RgbImage, w: usize, h: usize, out: &mut [f32]) {
+    let taps = |src: u32, dst: usize| -> Vec<(usize, usize, f32)> {
+        let ratio = src as f32 / dst as f32;
+        (0..dst)
+            .map(|o| {
+                let s = ((o as f32 + 0.5) * ratio - 0.5).clamp(0.0, (src - 1) as f32);
+                let i0 = s.floor() as usize;
+                (i0, (i0 + 1).min(src as usize - 1), s - i0 as f32)
+            })
+            .collect()
+    };
+    let (xs, ys) = (taps(image.width, w), taps(image.height, h));
+    let row = image.width as usize * 3;
+    let plane = w * h;
+    for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
+        for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
+            for c in 0..3 {
+                let p = |y: usize, x: usize| f32::from(image.data[y * row + x * 3 + c]);
+                let v = (1.0 - fy) * ((1.0 - fx) * p(y0, x0) + fx * p(y0, x1))
+                    + fy * ((1.0 - fx) * p(y1, x0) + fx * p(y1, x1));
+                out[c * plane + oy * w + ox] = (v / 255.0 - MEAN[c]) / STD[c];
+            }
+        }
+    }
+}
+
+/// Connected regions of the thresholded map, as unclipped boxes in map pixels.
+fn regions(map: &[f32], w: usize, h: usize, config: &TextDetectorConfig) -> Vec<TextBox> {
+    let mut seen = vec![false; w * h];
+    let mut out = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..w * h {
+        if seen[start] || map[start] < config.pixel_threshold {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let (mut x1, mut y1, mut x2, mut y2) = (usize::MAX, usize::MAX, 0, 0);
+        let (mut sum, mut count) = (0.0f32, 0usize);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            x1 = x1.min(x);
+            y1 = y1.min(y);
+            x2 = x2.max(x);
+            y2 = y2.max(y);
+            sum += map[i];
+            count += 1;
+            let neighbours = [
+                (x > 0).then(|| i - 1),
+                (x + 1 < w).then(|| i + 1),
+                (y > 0).then(|| i - w),
+                (y + 1 < h).then(|| i + w),
+            ];
+            for n in neighbours.into_iter().flatten() {
+                if !seen[n] && map[n] >= config.pixel_threshold {
+                    seen[n] = true;
+                    stack.push(n);
+                }
+            }
+        }
+        let score = sum / count as f32;
+        let (bw, bh) = ((x2 - x1 + 1) as f32, (y2 - y1 + 1) as f32);
+        if score < config.box_threshold || bw.min(bh) < 3.0 {
+            continue;
+        }
+        // DB unclip: grow by area * ratio / perimeter on every side.
+        let d = bw * bh * config.unclip_ratio / (2.0 * (bw + bh));
+        out.push(TextBox {
+            bbox: BBox {
+                x1: x1 as f32 - d,
+                y1: y1 as f32 - d,
+                x2: x2 as f32 + 1.0 + d,
+                y2: y2 as f32 + 1.0 + d,
+            },
+            score,
+        });
+    }
+    out
+}
+
+/// The plate among the text lines of a vehicle crop: a single line shaped
+/// like a one-line plate, or two stacked lines of similar width (a
+/// motorbike plate), preferring the lowest in the crop (plates sit low on
+/// a vehicle). Returns the region to read, with a small margin.
+pub fn plate_region(lines: &[TextBox], crop_w: u32, crop_h: u32) -> Option<BBox> {
+    let margin = |b: BBox| {
+        let m = 0.08 * b.height();
+        BBox {
+            x1: (b.x1 - m).max(0.0),
+            y1: (b.y1 - m).max(0.0),
+            x2: (b.x2 + m).min(crop_w as f32),
+            y2: (b.y2 + m).min(crop_h as f32),
+        }
+    };
+    let mut candidates: Vec<BBox> = Vec::new();
+    for (i, a) in lines.iter().enumerate() {
+        for b in &lines[i + 1..] {
+            let (top, bottom) = if a.bbox.y1 <= b.bbox.y1 {
+                (a.bbox, b.bbox)
+            } else {
+                (b.bbox, a.bbox)
+            };
+            let overlap = (top.x2.min(bottom.x2) - top.x1.max(bottom.x1)).max(0.0);
+            let stacked = overlap >= 0.6 * top.width().min(bottom.width())
+                && bottom.y1 >= top.y1 + 0.5 * top.height()
+                && bottom.y1 - top.y2 <= 0.6 * top.height().max(bottom.height());
+            if stacked {
+                candidates.push(BBox {
+                    x1: top.x1.min(bottom.x1),
+                    y1: top.y1,
+                    x2: top.x2.max(bottom.x2),
+                    y2: bottom.y2,
+                });
+            }
+        }
+        let aspect = a.bbox.width() / a.bbox.height().max(1.0);
+        if (2.0..=8.0).contains(&aspect) {
+            candidates.push(a.bbox);
+        }
+    }
+    // Lowest first; at the same bottom edge the two-line pair (larger) wins
+    // over its own bottom line.
+    candidates
+        .into_iter()
+        .max_by(|a, b| a.y2.total_cmp(&b.y2).then(a.area().total_cmp(&b.area())))
+        .map(margin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(x1: f32, y1: f32, x2: f32, y2: f32) -> TextBox {
+        TextBox {
+            bbox: BBox { x1, y1, x2, y2 },
+            score: 0.9,
+        }
+    }
+
+    #[test]
+    fn a_blob_in_the_map_becomes_one_unclipped_box() {
+        let (w, h) = (40, 20);
+        let mut map = vec![0.0f32; w * h];
+        for y in 8..12 {
+            for x in 10..30 {
+                map[y * w + x] = 0.9;
+            }
+        }
+        let boxes = regions(&map, w, h, &TextDetectorConfig::default());
+        assert_eq!(boxes.len(), 1);
+        let b = boxes[0].bbox;
+        assert!(
+            b.x1 < 10.0 && b.x2 > 30.0 && b.y1 < 8.0 && b.y2 > 12.0,
+            "{b:?}"
+        );
+    }
+
+    #[test]
+    fn two_stacked_lines_make_one_motorbike_plate_region() {
+        let lines = [
+            line(40.0, 100.0, 90.0, 118.0),
+            line(35.0, 122.0, 95.0, 142.0),
+            line(10.0, 10.0, 150.0, 20.0),
+        ];
+        let r = plate_region(&lines, 200, 200).expect("plate");
+        assert!(
+            r.y1 < 100.0 && r.y2 > 142.0 && r.x1 < 35.0 && r.x2 > 95.0,
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn without_plate_shaped_text_there_is_no_region() {
+        assert!(plate_region(&[line(0.0, 0.0, 10.0, 40.0)], 100, 100).is_none());
+    }
+}
