@@ -33,21 +33,25 @@ impl Default for SessionOptions {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Optimization {
-    Disable,
-    Basic,
-    Extended,
-    All,
+/// The site config's level, re-exported so callers need not name vigil-core.
+pub use vigil_core::config::GraphOptimization as Optimization;
+
+fn graph_level(o: Optimization) -> GraphOptimizationLevel {
+    match o {
+        Optimization::Disable => GraphOptimizationLevel::Disable,
+        Optimization::Basic => GraphOptimizationLevel::Level1,
+        Optimization::Extended => GraphOptimizationLevel::Level2,
+        Optimization::All => GraphOptimizationLevel::All,
+    }
 }
 
-impl From<Optimization> for GraphOptimizationLevel {
-    fn from(o: Optimization) -> Self {
-        match o {
-            Optimization::Disable => GraphOptimizationLevel::Disable,
-            Optimization::Basic => GraphOptimizationLevel::Level1,
-            Optimization::Extended => GraphOptimizationLevel::Level2,
-            Optimization::All => GraphOptimizationLevel::All,
+impl From<&vigil_core::config::Detector> for SessionOptions {
+    /// Threads, optimisation level and execution provider from `[detector]`.
+    fn from(d: &vigil_core::config::Detector) -> Self {
+        Self {
+            threads: d.threads,
+            optimization: d.optimization,
+            provider: d.execution_provider,
         }
     }
 }
@@ -131,7 +135,7 @@ impl Runtime {
     ) -> Result<ort::session::builder::SessionBuilder, String> {
         let mut builder = Session::builder(&self.env)
             .map_err(|e| e.to_string())?
-            .with_optimization_level(options.optimization.into())
+            .with_optimization_level(graph_level(options.optimization))
             .map_err(|e| e.to_string())?;
         if options.threads > 0 {
             builder = builder

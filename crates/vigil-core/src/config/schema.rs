@@ -288,6 +288,9 @@ pub struct Detector {
     /// Intra-op threads; 0 lets ONNX Runtime choose.
     #[serde(default)]
     pub threads: usize,
+    /// ONNX Runtime graph optimisation level.
+    #[serde(default)]
+    pub optimization: GraphOptimization,
     /// Road-user type (or `traffic_light`) -> the model's class labels.
     pub classes: BTreeMap<String, Vec<String>>,
 }
@@ -300,6 +303,16 @@ fn default_confidence() -> f64 {
 }
 fn default_nms_iou() -> f64 {
     0.45
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphOptimization {
+    Disable,
+    Basic,
+    Extended,
+    #[default]
+    All,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
