@@ -87,6 +87,10 @@ pub struct DetectArgs {
     pub model: String,
     #[arg(long, default_value_t = 0.25)]
     pub confidence: f32,
+    /// Also detect on a COLSxROWS grid of overlapping tiles (e.g. 2x2), merged
+    /// with the full frame: more recall on small objects, one inference per tile.
+    #[arg(long)]
+    pub tiles: Option<String>,
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
     #[command(flatten)]

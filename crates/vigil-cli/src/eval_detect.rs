@@ -128,6 +128,18 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
         config,
     )?;
 
+    let tiles = match &args.tiles {
+        None => None,
+        Some(t) => {
+            let parsed = t
+                .split_once('x')
+                .and_then(|(c, r)| Some((c.parse::<u32>().ok()?, r.parse::<u32>().ok()?)))
+                .filter(|&(c, r)| (1..=8).contains(&c) && (1..=8).contains(&r));
+            Some(parsed.with_context(|| {
+                format!("--tiles {t:?}: expected COLSxROWS such as 2x2 (1 to 8 each)")
+            })?)
+        }
+    };
     let mut scores: Vec<ClassScore> = vec![ClassScore::default(); names.len()];
     let bar = ProgressBar::new(images.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} images")
@@ -146,7 +158,10 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
             image.height as f32,
             names.len(),
         )?;
-        let detections = detector.detect(&image)?;
+        let detections = match tiles {
+            Some((cols, rows)) => detector.detect_tiled(&image, cols, rows)?,
+            None => detector.detect(&image)?,
+        };
         let units = rider_units(&detections, true);
         for (class, target) in targets.iter().enumerate() {
             // A rider label is one person on a two-wheeler (a bike may carry
