@@ -5,6 +5,7 @@
 //! a terminal belongs in a library crate.
 
 mod bench_cmd;
+mod calibrate_cmd;
 mod config_cmd;
 mod eval_cmd;
 mod eval_detect;
@@ -52,6 +53,12 @@ enum Command {
     /// Measure throughput on this machine.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
+    /// Fit each camera's homography, print per-point reprojection errors and
+    /// draw the ground grid and configured lines over a frame (PNG).
+    #[command(
+        after_help = "Example:\n  vigil calibrate --config configs/demo.toml --out var/calibration"
+    )]
+    Calibrate(calibrate_cmd::CalibrateArgs),
     /// Measure accuracy on labelled datasets.
     #[command(subcommand)]
     Eval(eval_cmd::EvalCommand),
@@ -73,6 +80,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Bench(cmd) => bench_cmd::run(cmd),
         Command::Eval(cmd) => eval_cmd::run(cmd),
+        Command::Calibrate(args) => calibrate_cmd::run(&args),
     };
     match result {
         Ok(Verdict::Passed) => ExitCode::from(EXIT_OK),

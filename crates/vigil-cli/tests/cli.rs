@@ -238,6 +238,7 @@ fn every_subcommand_help_carries_an_example() {
         &["eval", "plates"],
         &["eval", "detect"],
         &["eval", "lights"],
+        &["calibrate"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
@@ -505,4 +506,40 @@ fn bench_detect_compares_the_detector_with_raw_inference() {
             "{key}: {report}"
         );
     }
+}
+
+#[test]
+fn calibrate_prints_every_point_and_draws_the_grid_over_a_frame() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = vigil(&[
+        "calibrate",
+        "--config",
+        "configs/demo.toml",
+        "--out",
+        tmp.path().to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("camera footbridge: 11 point pairs, 11 inliers"),
+        "{text}"
+    );
+    let rows = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .count();
+    assert_eq!(rows, 11, "one row per point pair:\n{text}");
+    let rms: f64 = text
+        .lines()
+        .find_map(|l| l.split("inliers: ").nth(1))
+        .and_then(|r| r.trim_end_matches(" px").parse().ok())
+        .expect("an RMS line");
+    assert!(
+        rms < 5.0,
+        "the demo calibration reprojects within 5 px RMS, got {rms}"
+    );
+    let png = image::open(tmp.path().join("calibration-footbridge.png"))
+        .expect("overlay PNG")
+        .to_rgb8();
+    assert_eq!(png.dimensions(), (960, 540));
 }

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod geometry;
+pub mod homography;
 pub mod image;
 pub mod road_user;
 pub mod time;

@@ -733,6 +733,32 @@ fn seed_from(name: &str) -> u64 {
     (h ^ now_unix_us() as u64) | 1
 }
 
+/// The first decoded frame of a source (for calibration overlays).
+pub fn first_frame(spec: SourceSpec, timeout: Duration) -> Result<RgbImage, VideoError> {
+    let name = spec.display_name();
+    let ingest = CameraIngest::spawn(spec, IngestConfig::default());
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(frame) = ingest.frames().recv_timeout(Duration::from_millis(50)) {
+            if let Some(rgb) = frame.rgb {
+                return Ok(Arc::try_unwrap(rgb).unwrap_or_else(|shared| (*shared).clone()));
+            }
+        }
+        for event in ingest.events().try_iter() {
+            if let IngestEvent::Failed { error } = event {
+                return Err(VideoError::Read {
+                    source_name: name,
+                    message: error,
+                });
+            }
+        }
+    }
+    Err(VideoError::Read {
+        source_name: name,
+        message: format!("no frame within {timeout:?}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 pub mod bench;
 mod clip;
 mod decode;
+pub mod draw;
 mod error;
 mod frame;
 mod ingest;
@@ -20,7 +21,7 @@ mod source;
 pub use clip::ClipInfo;
 pub use error::VideoError;
 pub use frame::{Frame, FrameMeta, RgbImage};
-pub use ingest::{Backoff, CameraIngest, Gap, IngestConfig, IngestEvent, IngestStats};
+pub use ingest::{first_frame, Backoff, CameraIngest, Gap, IngestConfig, IngestEvent, IngestStats};
 pub use ring::{PacketRing, RingConfig, RingStats, StoredPacket, StreamInfo};
 pub use source::{redact, SourceKind, SourceSpec};
 
