@@ -6,6 +6,7 @@
 //! and deterministic.
 
 pub mod config;
+pub mod detection;
 pub mod geometry;
 pub mod homography;
 pub mod image;
