@@ -1,0 +1,220 @@
+//! Red-light running, per DESIGN.md: the front of a road user crosses the
+//! stop line into the intersection while the signal is red, past the grace
+//! period, after an amber of at least the minimum length, AND later crosses
+//! the clearance line. A vehicle that stops over the stop line is not a
+//! red-light runner (that is encroachment), and every doubtful case — grace,
+//! unknown phase, a short or unknown amber, a vehicle already past the line —
+//! resolves in the driver's favour.
+//!
+//! Crossing instants are interpolated between frames from the two positions
+//! either side of the line, so a verdict depends on timestamps, never on
+//! frame counts or frame rate.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use vigil_core::geometry::{Point, Segment};
+use vigil_core::time::UnixMicros;
+
+use crate::signal::{Phase, PhaseContext, PhaseTimeline};
+
+/// The lines of one approach, in the same plane as the track positions.
+#[derive(Debug, Clone, Copy)]
+pub struct ApproachLines {
+    pub stop: Segment,
+    pub clearance: Segment,
+    /// Any vector pointing the way traffic goes.
+    pub travel: Point,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedLightConfig {
+    /// Crossing this long into red or less is never a violation.
+    pub grace_us: i64,
+    /// A red after a shorter (or unknown) amber is not enforced.
+    pub min_amber_us: i64,
+}
+
+impl Default for RedLightConfig {
+    fn default() -> Self {
+        Self {
+            grace_us: 300_000,
+            min_amber_us: 3_000_000,
+        }
+    }
+}
+
+/// A confirmed red-light run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RedLightViolation {
+    pub track_id: u64,
+    /// Interpolated instant the front crossed the stop line.
+    pub t_stop_us: UnixMicros,
+    /// Interpolated instant the front crossed the clearance line.
+    pub t_clear_us: UnixMicros,
+    pub time_into_red_us: i64,
+    pub amber_before_us: i64,
+    pub red_since_us: UnixMicros,
+    /// The front position where it crossed the stop line.
+    pub stop_point: (f64, f64),
+}
+
+/// Why a stop-line crossing did not start a violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exemption {
+    NotRed,
+    WithinGrace,
+    PhaseUnknown,
+    AmberTooShortOrUnknown,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    /// Seen on the approach side; `last` is the previous front position.
+    Approaching { last: (UnixMicros, Point) },
+    /// Crossed the stop line on red; waiting to see it clear the junction.
+    CrossedOnRed {
+        last: (UnixMicros, Point),
+        t_stop: UnixMicros,
+        ctx: PhaseContext,
+        at: Point,
+    },
+    /// Nothing more can happen for this track.
+    Settled,
+}
+
+/// Per-approach rule state over all tracks of one camera.
+#[derive(Debug, Default)]
+pub struct RedLightRule {
+    lines: Option<ApproachLines>,
+    config: RedLightConfig,
+    tracks: BTreeMap<u64, State>,
+    /// Crossings that were not enforced, with the reason (kept for counts and audit).
+    pub exemptions: Vec<(u64, UnixMicros, Exemption)>,
+}
+
+impl RedLightRule {
+    pub fn new(lines: ApproachLines, config: RedLightConfig) -> Self {
+        Self {
+            lines: Some(lines),
+            config,
+            tracks: BTreeMap::new(),
+            exemptions: Vec::new(),
+        }
+    }
+
+    /// Feeds one observation of a track's front; returns a violation when
+    /// the track has just cleared the junction after running the red.
+    pub fn observe(
+        &mut self,
+        track_id: u64,
+        time_us: UnixMicros,
+        front: Point,
+        signal: &PhaseTimeline,
+    ) -> Option<RedLightViolation> {
+        let lines = self.lines?;
+        let ahead =
+            |seg: &Segment, p: Point| seg.side(p) * seg.side(seg.midpoint() + lines.travel) > 0.0;
+        let state = match self.tracks.get(&track_id).copied() {
+            // First sighting: past the stop line already means it crossed
+            // before we could see it — never a violation.
+            None if ahead(&lines.stop, front) => State::Settled,
+            None => State::Approaching {
+                last: (time_us, front),
+            },
+            Some(State::Settled) => State::Settled,
+            Some(State::Approaching { last }) => {
+                match crossing(&lines.stop, last, (time_us, front), &ahead) {
+                    None => State::Approaching {
+                        last: (time_us, front),
+                    },
+                    Some((t_stop, at)) => {
+                        let ctx = signal.context_at(t_stop);
+                        match self.exemption(&ctx, t_stop) {
+                            None => State::CrossedOnRed {
+                                last: (time_us, front),
+                                t_stop,
+                                ctx,
+                                at,
+                            },
+                            Some(why) => {
+                                self.exemptions.push((track_id, t_stop, why));
+                                State::Settled
+                            }
+                        }
+                    }
+                }
+            }
+            Some(State::CrossedOnRed {
+                last,
+                t_stop,
+                ctx,
+                at,
+            }) => match crossing(&lines.clearance, last, (time_us, front), &ahead) {
+                None => State::CrossedOnRed {
+                    last: (time_us, front),
+                    t_stop,
+                    ctx,
+                    at,
+                },
+                Some((t_clear, _)) => {
+                    self.tracks.insert(track_id, State::Settled);
+                    return Some(RedLightViolation {
+                        track_id,
+                        t_stop_us: t_stop,
+                        t_clear_us: t_clear,
+                        time_into_red_us: t_stop - ctx.since_us,
+                        amber_before_us: ctx.amber_before_us.unwrap_or(0),
+                        red_since_us: ctx.since_us,
+                        stop_point: (at.x, at.y),
+                    });
+                }
+            },
+        };
+        self.tracks.insert(track_id, state);
+        None
+    }
+
+    fn exemption(&self, ctx: &PhaseContext, t: UnixMicros) -> Option<Exemption> {
+        match ctx.phase {
+            Phase::Unknown => Some(Exemption::PhaseUnknown),
+            Phase::Green | Phase::Amber => Some(Exemption::NotRed),
+            Phase::Red if t - ctx.since_us <= self.config.grace_us => Some(Exemption::WithinGrace),
+            Phase::Red
+                if ctx
+                    .amber_before_us
+                    .is_none_or(|a| a < self.config.min_amber_us) =>
+            {
+                Some(Exemption::AmberTooShortOrUnknown)
+            }
+            Phase::Red => None,
+        }
+    }
+
+    /// Forgets a track that has ended (keeps memory bounded).
+    pub fn forget(&mut self, track_id: u64) {
+        self.tracks.remove(&track_id);
+    }
+}
+
+/// Where and when the move `a -> b` crosses `line` forwards (from the
+/// approach side to the far side), interpolated linearly in time.
+fn crossing(
+    line: &Segment,
+    (ta, a): (UnixMicros, Point),
+    (tb, b): (UnixMicros, Point),
+    ahead: &impl Fn(&Segment, Point) -> bool,
+) -> Option<(UnixMicros, Point)> {
+    if ahead(line, a) || !ahead(line, b) || !Segment::new(a, b).intersects(line) {
+        return None;
+    }
+    let (sa, sb) = (line.side(a), line.side(b));
+    let f = if (sa - sb).abs() > f64::EPSILON {
+        sa / (sa - sb)
+    } else {
+        0.0
+    };
+    let t = ta + ((tb - ta) as f64 * f).round() as i64;
+    Some((t, Point::new(a.x + f * (b.x - a.x), a.y + f * (b.y - a.y))))
+}
