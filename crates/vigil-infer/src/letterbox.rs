@@ -10,6 +10,8 @@
 
 use vigil_core::image::RgbImage;
 
+use crate::resample::axis_taps;
+
 /// Where the image sits inside the square input.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Letterbox {
@@ -54,20 +56,6 @@ impl Letterbox {
             sy.clamp(0.0, f64::from(self.src_h)) as f32,
         )
     }
-}
-
-/// Source index pair and weight for each output coordinate along one axis.
-fn axis_taps(src: u32, dst: u32) -> Vec<(usize, usize, f32)> {
-    let ratio = src as f32 / dst as f32;
-    let last = src.saturating_sub(1) as f32;
-    (0..dst)
-        .map(|o| {
-            let s = ((o as f32 + 0.5) * ratio - 0.5).clamp(0.0, last);
-            let i0 = s.floor() as usize;
-            let i1 = (i0 + 1).min(src.saturating_sub(1) as usize);
-            (i0, i1, s - i0 as f32)
-        })
-        .collect()
 }
 
 /// Writes the letterboxed image as planar RGB f32 in [0, 1] into `out`

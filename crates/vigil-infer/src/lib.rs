@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod model;
 pub mod ocr;
 pub mod plate_reader;
+mod resample;
 pub mod riders;
 pub mod runtime;
 pub mod store;

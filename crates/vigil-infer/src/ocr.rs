@@ -10,6 +10,7 @@ use std::path::Path;
 use vigil_core::image::RgbImage;
 
 use crate::model::OnnxModel;
+use crate::resample::resize_planar;
 use crate::InferError;
 
 /// Height every recogniser input is scaled to.
@@ -148,34 +149,7 @@ fn target_width(line: &RgbImage) -> usize {
 /// Bilinear resize to `LINE_HEIGHT x w`, normalised to [-1, 1], written
 /// planar into a `3 x LINE_HEIGHT x stride` buffer.
 fn resize_normalise(line: &RgbImage, w: usize, stride: usize, out: &mut [f32]) {
-    if line.width == 0 || line.height == 0 {
-        return;
-    }
-    let taps = |src: u32, dst: usize| -> Vec<(usize, usize, f32)> {
-        let ratio = src as f32 / dst as f32;
-        let last = (src - 1) as f32;
-        (0..dst)
-            .map(|o| {
-                let s = ((o as f32 + 0.5) * ratio - 0.5).clamp(0.0, last);
-                let i0 = s.floor() as usize;
-                (i0, (i0 + 1).min(src as usize - 1), s - i0 as f32)
-            })
-            .collect()
-    };
-    let xs = taps(line.width, w);
-    let ys = taps(line.height, LINE_HEIGHT);
-    let row = line.width as usize * 3;
-    let plane = LINE_HEIGHT * stride;
-    for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
-        for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
-            for c in 0..3 {
-                let p = |y: usize, x: usize| f32::from(line.data[y * row + x * 3 + c]);
-                let v = (1.0 - fy) * ((1.0 - fx) * p(y0, x0) + fx * p(y0, x1))
-                    + fy * ((1.0 - fx) * p(y1, x0) + fx * p(y1, x1));
-                out[c * plane + oy * stride + ox] = v / 127.5 - 1.0;
-            }
-        }
-    }
+    resize_planar(line, w, LINE_HEIGHT, stride, out, |_, v| v / 127.5 - 1.0);
 }
 
 /// Greedy CTC decoding of one `[steps, classes]` probability matrix.

@@ -10,6 +10,7 @@ use vigil_core::image::RgbImage;
 
 use crate::detector::BBox;
 use crate::model::OnnxModel;
+use crate::resample::resize_planar;
 use crate::InferError;
 
 const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -105,29 +106,7 @@ impl TextDetector {
 
 /// Bilinear resize to `w x h`, ImageNet-normalised, planar.
 fn resize_normalise(image: &RgbImage, w: usize, h: usize, out: &mut [f32]) {
-    let taps = |src: u32, dst: usize| -> Vec<(usize, usize, f32)> {
-        let ratio = src as f32 / dst as f32;
-        (0..dst)
-            .map(|o| {
-                let s = ((o as f32 + 0.5) * ratio - 0.5).clamp(0.0, (src - 1) as f32);
-                let i0 = s.floor() as usize;
-                (i0, (i0 + 1).min(src as usize - 1), s - i0 as f32)
-            })
-            .collect()
-    };
-    let (xs, ys) = (taps(image.width, w), taps(image.height, h));
-    let row = image.width as usize * 3;
-    let plane = w * h;
-    for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
-        for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
-            for c in 0..3 {
-                let p = |y: usize, x: usize| f32::from(image.data[y * row + x * 3 + c]);
-                let v = (1.0 - fy) * ((1.0 - fx) * p(y0, x0) + fx * p(y0, x1))
-                    + fy * ((1.0 - fx) * p(y1, x0) + fx * p(y1, x1));
-                out[c * plane + oy * w + ox] = (v / 255.0 - MEAN[c]) / STD[c];
-            }
-        }
-    }
+    resize_planar(image, w, h, w, out, |c, v| (v / 255.0 - MEAN[c]) / STD[c]);
 }
 
 /// Connected regions of the thresholded map, as unclipped boxes in map pixels.
