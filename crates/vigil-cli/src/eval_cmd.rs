@@ -54,6 +54,17 @@ pub enum EvalCommand {
         after_help = "Example:\n  vigil eval detect --images ../shared/data/hanoi-16h15/riders/images --labels ../shared/data/hanoi-16h15/riders/labels"
     )]
     Detect(DetectArgs),
+    /// Red-light verdicts on a labelled clip: the whole chain (ingest,
+    /// detection with rider association, tracking, front point, signal plan,
+    /// red-light rule) scored against a violations.csv.
+    ///
+    /// violations.csv columns: vehicle_id, frame_first_beyond_line, bbox
+    /// (`x y w h` at that frame), is_violation (yes, no or uncertain;
+    /// uncertain rows are don't-care).
+    #[command(
+        after_help = "Example:\n  vigil eval violations --config configs/hanoi-16h15.toml --truth ../shared/data/hanoi-16h15/violations.csv"
+    )]
+    Violations(crate::eval_violations::ViolationArgs),
     /// Signal-head state accuracy on labelled crops.
     ///
     /// DIR holds labels.csv (columns file,state with state red, yellow or
@@ -115,6 +126,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             &paths,
         ),
         EvalCommand::Detect(args) => crate::eval_detect::run(&args),
+        EvalCommand::Violations(args) => crate::eval_violations::run(&args),
         EvalCommand::Lights { dataset, json } => lights(&dataset, json.as_deref()),
     }
 }

@@ -9,6 +9,7 @@ mod calibrate_cmd;
 mod config_cmd;
 mod eval_cmd;
 mod eval_detect;
+mod eval_violations;
 mod models;
 mod models_cmd;
 mod paths;

@@ -5,6 +5,7 @@
 //! timestamps, approach geometry and phase timelines, and returns
 //! violations with the instants and phase facts that explain them.
 
+pub mod position;
 pub mod red_light;
 pub mod signal;
 

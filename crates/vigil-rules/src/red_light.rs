@@ -104,13 +104,18 @@ impl RedLightRule {
         }
     }
 
-    /// Feeds one observation of a track's front; returns a violation when
-    /// the track has just cleared the junction after running the red.
+    /// Feeds one observation of a track: its front and its rear ground
+    /// points. Returns a violation when the front has just crossed the
+    /// clearance line after running the red — with the rear past the stop
+    /// line by then, so a vehicle stopped astride the line whose front
+    /// estimate jumps forward (a box that grows when its rider is merged in)
+    /// cannot fake a run through the junction.
     pub fn observe(
         &mut self,
         track_id: u64,
         time_us: UnixMicros,
         front: Point,
+        rear: Point,
         signal: &PhaseTimeline,
     ) -> Option<RedLightViolation> {
         let lines = self.lines?;
@@ -152,13 +157,7 @@ impl RedLightRule {
                 ctx,
                 at,
             }) => match crossing(&lines.clearance, last, (time_us, front), &ahead) {
-                None => State::CrossedOnRed {
-                    last: (time_us, front),
-                    t_stop,
-                    ctx,
-                    at,
-                },
-                Some((t_clear, _)) => {
+                Some((t_clear, _)) if ahead(&lines.stop, rear) => {
                     self.tracks.insert(track_id, State::Settled);
                     return Some(RedLightViolation {
                         track_id,
@@ -170,6 +169,13 @@ impl RedLightRule {
                         stop_point: (at.x, at.y),
                     });
                 }
+                // Not through yet, or only the front estimate jumped: keep watching.
+                _ => State::CrossedOnRed {
+                    last: (time_us, front),
+                    t_stop,
+                    ctx,
+                    at,
+                },
             },
         };
         self.tracks.insert(track_id, state);

@@ -38,6 +38,11 @@ fn position(t: i64, cross_at: i64, speed: f64, stop_y: Option<f64>) -> Point {
     Point::new(480.0, stop_y.map_or(y, |s| y.max(s)))
 }
 
+/// The rear ground contact of a 25 px long vehicle.
+fn rear(front: Point) -> Point {
+    Point::new(front.x, front.y + 25.0)
+}
+
 /// Runs one vehicle through the rule; returns violations and exemptions.
 fn run(
     cross_at: i64,
@@ -61,7 +66,8 @@ fn run(
         if drop_every > 0 && k % drop_every == drop_every - 1 {
             continue; // a missed detection
         }
-        if let Some(v) = rule.observe(7, t, position(t, cross_at, speed, stop_y), &sig) {
+        let front = position(t, cross_at, speed, stop_y);
+        if let Some(v) = rule.observe(7, t, front, rear(front), &sig) {
             found += 1;
             t_stop = Some(v.t_stop_us);
         }
@@ -117,7 +123,13 @@ fn a_vehicle_already_past_the_line_when_first_seen_is_never_a_violation() {
     for k in 0..30 {
         let t = RED_AT + 1_000_000 + k * 100_000;
         assert!(rule
-            .observe(1, t, Point::new(480.0, 495.0 - 10.0 * k as f64), &sig)
+            .observe(
+                1,
+                t,
+                Point::new(480.0, 495.0 - 10.0 * k as f64),
+                Point::new(480.0, 520.0 - 10.0 * k as f64),
+                &sig
+            )
             .is_none());
     }
 }
@@ -143,8 +155,14 @@ fn an_unknown_phase_or_short_amber_is_never_enforced() {
         for k in 0..100 {
             let t = cross_at - 3_000_000 + k * 100_000;
             found += usize::from(
-                rule.observe(1, t, position(t, cross_at, 150.0, None), &timeline)
-                    .is_some(),
+                rule.observe(
+                    1,
+                    t,
+                    position(t, cross_at, 150.0, None),
+                    rear(position(t, cross_at, 150.0, None)),
+                    &timeline,
+                )
+                .is_some(),
             );
         }
         assert_eq!(found, 0, "{name}");
@@ -157,13 +175,47 @@ fn an_unknown_phase_or_short_amber_is_never_enforced() {
 }
 
 #[test]
+fn a_front_point_that_jumps_past_the_clearance_while_the_rear_stays_is_not_a_run() {
+    let mut rule = RedLightRule::new(lines(), RedLightConfig::default());
+    let sig = signal();
+    // Stopped astride the line on red (front y 495, rear 520)...
+    let mut found = 0;
+    for k in 0..20 {
+        let t = RED_AT + 2_000_000 + k * 160_000;
+        let front = if k < 5 {
+            Point::new(480.0, 505.0 - k as f64)
+        } else {
+            Point::new(480.0, 495.0)
+        };
+        found += usize::from(
+            rule.observe(1, t, front, Point::new(480.0, 520.0), &sig)
+                .is_some(),
+        );
+    }
+    // ...then the box grows (rider merged in) and the front estimate leaps ahead.
+    let t = RED_AT + 6_000_000;
+    found += usize::from(
+        rule.observe(
+            1,
+            t,
+            Point::new(480.0, 390.0),
+            Point::new(480.0, 519.0),
+            &sig,
+        )
+        .is_some(),
+    );
+    assert_eq!(found, 0);
+}
+
+#[test]
 fn the_record_holds_both_crossings_and_the_phase_facts() {
     let cross_at = RED_AT + 1_500_000;
     let mut rule = RedLightRule::new(lines(), RedLightConfig::default());
     let mut v = None;
     for k in 0..80 {
         let t = cross_at - 2_000_000 + k * 100_000;
-        v = v.or(rule.observe(3, t, position(t, cross_at, 200.0, None), &signal()));
+        let front = position(t, cross_at, 200.0, None);
+        v = v.or(rule.observe(3, t, front, rear(front), &signal()));
     }
     let v = v.expect("a violation");
     assert_eq!(v.t_stop_us, cross_at);

@@ -1,0 +1,366 @@
+//! `vigil eval violations`: the red-light chain on a labelled clip.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use vigil_core::config::{segment, Rule};
+use vigil_core::detection::{BBox, DetectionClass};
+use vigil_core::geometry::Point;
+use vigil_core::RoadUserClass;
+use vigil_infer::detector::{Detector, DetectorConfig};
+use vigil_infer::riders::associate_riders;
+use vigil_infer::runtime::SessionOptions;
+use vigil_rules::position::front_point;
+use vigil_rules::{ApproachLines, PhaseTimeline, RedLightConfig, RedLightRule};
+use vigil_track::{Tracker, TrackerConfig};
+use vigil_video::{CameraIngest, IngestConfig, IngestEvent, SourceSpec};
+
+use crate::paths::ModelPaths;
+use crate::Verdict;
+
+#[derive(Args)]
+pub struct ViolationArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// violations.csv with the labelled crossings.
+    #[arg(long)]
+    truth: PathBuf,
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// A prediction matches a label within this many frames of its crossing.
+    #[arg(long, default_value_t = 4)]
+    frame_tolerance: usize,
+    #[command(flatten)]
+    paths: ModelPaths,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Prediction {
+    track_id: u64,
+    class: String,
+    frame_stop_line: usize,
+    t_stop_line: f64,
+    t_clearance: f64,
+    time_into_red: f64,
+    bbox_at_stop_line: [f32; 4],
+    matched: Option<String>,
+}
+
+struct Label {
+    id: String,
+    frame: usize,
+    bbox: BBox,
+    verdict: String,
+}
+
+#[derive(Serialize)]
+struct Report {
+    config: String,
+    frames: usize,
+    violations_labelled: usize,
+    found: Vec<String>,
+    missed: Vec<String>,
+    false_positives: usize,
+    dont_care: usize,
+    recall: f64,
+    precision: f64,
+    predictions: Vec<Prediction>,
+}
+
+pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("cannot read config {}", args.config.display()))?;
+    let origin = args.config.display().to_string();
+    let models = crate::models::Models::load(&args.paths)?;
+    let config = vigil_core::config::check(&origin, &text, Some(&models.manifest.catalog()))?;
+    let base = args
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (approach_id, approach) = config
+        .approaches
+        .iter()
+        .find(|(_, a)| a.rules.contains(&Rule::RedLight))
+        .context("the config has no approach with the red_light rule")?;
+    let camera = config
+        .cameras
+        .get(&approach.camera)
+        .context("approach camera")?;
+    let signal_id = approach.signal.as_ref().context("approach signal")?;
+    let plan = config
+        .signals
+        .get(signal_id)
+        .and_then(|s| s.fixed_time.as_ref())
+        .context("this evaluation needs the approach's signal as a fixed_time plan")?;
+    let labels = read_truth(&args.truth)?;
+
+    let spec = SourceSpec::from_config(&approach.camera, camera, base)?;
+    let start_us = spec
+        .recorded_at_us
+        .context("the evaluation clip needs recorded_at")?;
+    let timeline = PhaseTimeline::from_fixed_plan(plan, start_us, start_us + 24 * 3_600_000_000)?;
+    let clearance = approach
+        .clearance_line
+        .as_ref()
+        .context("red_light needs a clearance line")?;
+    let travel = {
+        let t = segment(&approach.travel);
+        t.b - t.a
+    };
+    let lines = ApproachLines {
+        stop: segment(&approach.stop_line),
+        clearance: segment(clearance),
+        travel,
+    };
+    let mut rule = RedLightRule::new(
+        lines,
+        RedLightConfig {
+            grace_us: (approach.grace_s * 1e6) as i64,
+            min_amber_us: (approach.min_amber_s * 1e6) as i64,
+        },
+    );
+    let entry = models
+        .manifest
+        .model(&config.detector.model)
+        .context("detector model")?;
+    let mut detector = Detector::new(
+        models.open(
+            &config.detector.model,
+            SessionOptions::from(&config.detector),
+        )?,
+        entry.labels.clone(),
+        &config.detector.classes,
+        DetectorConfig {
+            input_size: config.detector.input_size,
+            confidence: config.detector.confidence as f32,
+            nms_iou: config.detector.nms_iou as f32,
+            ..DetectorConfig::default()
+        },
+    )?;
+    let enforced: Vec<DetectionClass> = approach
+        .enforce_classes
+        .iter()
+        .filter_map(|c| c.parse::<RoadUserClass>().ok())
+        .map(DetectionClass::RoadUser)
+        .collect();
+
+    let ingest = CameraIngest::spawn(
+        spec,
+        IngestConfig {
+            queue_capacity: 100_000,
+            ..IngestConfig::default()
+        },
+    );
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let mut frame_times: Vec<i64> = Vec::new();
+    // (track, frame) -> box, to report and match where each track was.
+    let mut boxes: BTreeMap<(u64, usize), (BBox, DetectionClass)> = BTreeMap::new();
+    let mut predictions = Vec::new();
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {pos} frames [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    loop {
+        let frame = match ingest.frames().recv_timeout(Duration::from_millis(200)) {
+            Ok(f) => f,
+            Err(_) => {
+                let ended = ingest.events().try_iter().any(|e| {
+                    matches!(
+                        e,
+                        IngestEvent::EndOfInput { .. } | IngestEvent::Failed { .. }
+                    )
+                });
+                if ended && ingest.frames().is_empty() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let Some(rgb) = frame.rgb.as_deref() else {
+            continue;
+        };
+        let index = frame_times.len();
+        frame_times.push(frame.meta.time_us);
+        let detections = associate_riders(&detector.detect(rgb)?, true);
+        let road_users: Vec<_> = detections
+            .into_iter()
+            .filter(|d| enforced.contains(&d.class))
+            .collect();
+        for track in tracker.update(frame.meta.time_us, &road_users) {
+            boxes.insert((track.id, index), (track.bbox, track.class));
+            if !track.matched {
+                continue;
+            }
+            let front = front_point(&track.bbox, track.class, travel);
+            let rear = Point::new(
+                f64::from(track.bbox.x1 + track.bbox.x2) / 2.0,
+                f64::from(track.bbox.y2),
+            );
+            if let Some(v) = rule.observe(track.id, frame.meta.time_us, front, rear, &timeline) {
+                let stop_frame = frame_times.partition_point(|&t| t < v.t_stop_us).min(index);
+                let b = boxes
+                    .get(&(track.id, stop_frame))
+                    .map_or(track.bbox, |(b, _)| *b);
+                predictions.push(Prediction {
+                    track_id: track.id,
+                    class: format!("{:?}", track.class),
+                    frame_stop_line: stop_frame,
+                    t_stop_line: (v.t_stop_us - start_us) as f64 / 1e6,
+                    t_clearance: (v.t_clear_us - start_us) as f64 / 1e6,
+                    time_into_red: v.time_into_red_us as f64 / 1e6,
+                    bbox_at_stop_line: [b.x1, b.y1, b.width(), b.height()],
+                    matched: None,
+                });
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    // Score: a prediction matches a label near its crossing frame whose box
+    // it overlaps (or whose centre is close), at the label's frame.
+    let near = |a: &BBox, b: &BBox| {
+        let (acx, acy) = ((a.x1 + a.x2) / 2.0, (a.y1 + a.y2) / 2.0);
+        let (bcx, bcy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+        a.iou(b) >= 0.3
+            || ((acx - bcx).powi(2) + (acy - bcy).powi(2)).sqrt() <= 0.5 * b.width().max(b.height())
+    };
+    let mut found = Vec::new();
+    let (mut false_positives, mut dont_care) = (0, 0);
+    for p in &mut predictions {
+        let [x, y, w, h] = p.bbox_at_stop_line;
+        let at_stop = BBox {
+            x1: x,
+            y1: y,
+            x2: x + w,
+            y2: y + h,
+        };
+        let hit = labels.iter().find(|l| {
+            if l.verdict == "uncertain" {
+                // Front-row bikes that stopped astride the line: their box was
+                // measured at some later frame and they barely move.
+                near(&at_stop, &l.bbox)
+            } else {
+                p.frame_stop_line.abs_diff(l.frame) <= args.frame_tolerance
+                    && boxes
+                        .get(&(p.track_id, l.frame))
+                        .is_some_and(|(b, _)| near(b, &l.bbox))
+            }
+        });
+        match hit {
+            Some(l) => {
+                p.matched = Some(format!("{} ({})", l.id, l.verdict));
+                match l.verdict.as_str() {
+                    "yes" => found.push(l.id.clone()),
+                    "uncertain" => dont_care += 1,
+                    _ => false_positives += 1,
+                }
+            }
+            None => false_positives += 1,
+        }
+    }
+    found.sort();
+    found.dedup();
+    let yes: Vec<&Label> = labels.iter().filter(|l| l.verdict == "yes").collect();
+    let missed: Vec<String> = yes
+        .iter()
+        .filter(|l| !found.contains(&l.id))
+        .map(|l| l.id.clone())
+        .collect();
+    let tp = found.len();
+    let report = Report {
+        config: origin,
+        frames: frame_times.len(),
+        violations_labelled: yes.len(),
+        recall: tp as f64 / yes.len().max(1) as f64,
+        precision: tp as f64 / (tp + false_positives).max(1) as f64,
+        found,
+        missed,
+        false_positives,
+        dont_care,
+        predictions,
+    };
+    println!(
+        "{} ({} frames, approach {approach_id})",
+        report.config, report.frames
+    );
+    println!(
+        "  violations found {}/{}  recall {:.0}%  precision {:.0}%  false positives {}  don't-care {}",
+        tp,
+        report.violations_labelled,
+        100.0 * report.recall,
+        100.0 * report.precision,
+        report.false_positives,
+        report.dont_care
+    );
+    if !report.missed.is_empty() {
+        println!("  missed: {}", report.missed.join(", "));
+    }
+    for p in &report.predictions {
+        println!(
+            "  track {:>4} {:<24} stop line frame {:>3} (t {:>6.2} s, {:>5.2} s into red) box {:?} -> {}",
+            p.track_id,
+            p.class,
+            p.frame_stop_line,
+            p.t_stop_line,
+            p.time_into_red,
+            p.bbox_at_stop_line.map(|v| v.round()),
+            p.matched.as_deref().unwrap_or("FALSE POSITIVE")
+        );
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(Verdict::Passed)
+}
+
+fn read_truth(path: &Path) -> anyhow::Result<Vec<Label>> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .with_context(|| format!("{} has no column {name:?}", path.display()))
+    };
+    let (id, frame, bbox, verdict) = (
+        col("vehicle_id")?,
+        col("frame_first_beyond_line")?,
+        col("bbox")?,
+        col("is_violation")?,
+    );
+    let mut out = Vec::new();
+    for (n, rec) in reader.records().enumerate() {
+        let rec = rec?;
+        let field = |i: usize| rec.get(i).unwrap_or_default().trim().to_owned();
+        let nums: Vec<f32> = field(bbox)
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let [x, y, w, h] = nums[..] else {
+            bail!("{}:{}: bbox must be `x y w h`", path.display(), n + 2);
+        };
+        out.push(Label {
+            id: field(id),
+            frame: field(frame)
+                .parse()
+                .with_context(|| format!("{}:{}: frame", path.display(), n + 2))?,
+            bbox: BBox {
+                x1: x,
+                y1: y,
+                x2: x + w,
+                y2: y + h,
+            },
+            verdict: field(verdict),
+        });
+    }
+    Ok(out)
+}
