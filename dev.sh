@@ -89,10 +89,15 @@ demo() {
   "$vigil" models verify
   say "demo: check the demo site (virtual stop line + speed zone on demo/motorway-a40.mp4)"
   "$vigil" config check configs/demo.toml
+  say "demo: calibrate the demo camera from the lane markings (per-point errors, ground grid drawn over a frame)"
+  "$vigil" calibrate --config configs/demo.toml --out var/demo
+  say "demo: detect road users on a demo frame, against raw ONNX Runtime"
+  "$vigil" bench detect --input tests/fixtures/detector/motorway-300.png --iterations 5
   say "demo: ingest the demo camera (decode, RGB, 5 s packet ring) against the ffmpeg command"
   "$vigil" bench decode --input demo/motorway-a40.mp4
   say "demo: done"
-  skip "The pipeline stages (inference, tracking, rules, evidence) join this demo as they land."
+  skip "Calibration overlay: var/demo/calibration-footbridge.png"
+  skip "The full pipeline (tracking, rules and evidence on the demo stream) joins this demo with \`vigil run\`."
 }
 
 lint() {
