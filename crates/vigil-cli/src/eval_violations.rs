@@ -123,6 +123,7 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
         RedLightConfig {
             grace_us: (approach.grace_s * 1e6) as i64,
             min_amber_us: (approach.min_amber_s * 1e6) as i64,
+            ..RedLightConfig::default()
         },
     );
     let entry = models

@@ -33,6 +33,11 @@ pub struct RedLightConfig {
     pub grace_us: i64,
     /// A red after a shorter (or unknown) amber is not enforced.
     pub min_amber_us: i64,
+    /// The track must have been seen on the approach side this long before
+    /// it crosses: a track born at the line (a stationary rider whose
+    /// identity switched, a box that changed shape) has no observed approach
+    /// to judge.
+    pub min_approach_us: i64,
 }
 
 impl Default for RedLightConfig {
@@ -40,6 +45,7 @@ impl Default for RedLightConfig {
         Self {
             grace_us: 300_000,
             min_amber_us: 3_000_000,
+            min_approach_us: 300_000,
         }
     }
 }
@@ -67,12 +73,18 @@ pub enum Exemption {
     WithinGrace,
     PhaseUnknown,
     AmberTooShortOrUnknown,
+    /// The track was not watched approaching the line for long enough.
+    NotSeenApproaching,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum State {
     /// Seen on the approach side; `last` is the previous front position.
-    Approaching { last: (UnixMicros, Point) },
+    Approaching {
+        last: (UnixMicros, Point),
+        /// When the track was first seen on the approach side.
+        since: UnixMicros,
+    },
     /// Crossed the stop line on red; waiting to see it clear the junction.
     CrossedOnRed {
         last: (UnixMicros, Point),
@@ -127,22 +139,34 @@ impl RedLightRule {
             None if ahead(&lines.stop, front) => State::Settled,
             None => State::Approaching {
                 last: (time_us, front),
+                since: time_us,
             },
             Some(State::Settled) => State::Settled,
-            Some(State::Approaching { last }) => {
+            Some(State::Approaching { last, since }) => {
                 match crossing(&lines.stop, last, (time_us, front), &ahead) {
                     None => State::Approaching {
                         last: (time_us, front),
+                        since,
                     },
                     Some((t_stop, at)) => {
                         let ctx = signal.context_at(t_stop);
-                        match self.exemption(&ctx, t_stop) {
-                            None => State::CrossedOnRed {
-                                last: (time_us, front),
-                                t_stop,
-                                ctx,
-                                at,
-                            },
+                        let fresh = t_stop - since < self.config.min_approach_us;
+                        match self
+                            .exemption(&ctx, t_stop)
+                            .or(fresh.then_some(Exemption::NotSeenApproaching))
+                        {
+                            // Check the clearance line on the rest of this
+                            // move too: at a low frame rate one step can cross both.
+                            None => {
+                                let crossed = State::CrossedOnRed {
+                                    last: (t_stop, at),
+                                    t_stop,
+                                    ctx,
+                                    at,
+                                };
+                                self.tracks.insert(track_id, crossed);
+                                return self.observe(track_id, time_us, front, rear, signal);
+                            }
                             Some(why) => {
                                 self.exemptions.push((track_id, t_stop, why));
                                 State::Settled

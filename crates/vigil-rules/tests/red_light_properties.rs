@@ -228,3 +228,24 @@ fn the_record_holds_both_crossings_and_the_phase_facts() {
     assert_eq!(v.amber_before_us, 3_000_000);
     assert_eq!(v.red_since_us, RED_AT);
 }
+
+#[test]
+fn one_step_across_both_lines_at_a_low_frame_rate_is_still_a_run() {
+    let mut rule = RedLightRule::new(lines(), RedLightConfig::default());
+    let sig = signal();
+    let (t0, t1, t2) = (RED_AT + 1_000_000, RED_AT + 1_400_000, RED_AT + 1_800_000);
+    let before = Point::new(480.0, 560.0);
+    assert!(rule.observe(9, t0, before, rear(before), &sig).is_none());
+    let still_before = Point::new(480.0, 540.0);
+    assert!(rule
+        .observe(9, t1, still_before, rear(still_before), &sig)
+        .is_none());
+    // 160 px in one frame: over the stop line (y 500) and the clearance line (y 400).
+    let beyond = Point::new(480.0, 380.0);
+    let v = rule
+        .observe(9, t2, beyond, rear(beyond), &sig)
+        .expect("a run");
+    // The stop line is 40 of the 160 px: a quarter of the way through the move.
+    assert_eq!(v.t_stop_us, t1 + 100_000);
+    assert_eq!(v.t_clear_us, t1 + 350_000);
+}
