@@ -5,9 +5,11 @@
 //! timestamps, approach geometry and phase timelines, and returns
 //! violations with the instants and phase facts that explain them.
 
+pub mod encroachment;
 pub mod position;
 pub mod red_light;
 pub mod signal;
 
+pub use encroachment::{EncroachmentConfig, EncroachmentRule, EncroachmentViolation};
 pub use red_light::{ApproachLines, Exemption, RedLightConfig, RedLightRule, RedLightViolation};
 pub use signal::{ControllerMessage, Interval, Phase, PhaseContext, PhaseTimeline, SignalError};
