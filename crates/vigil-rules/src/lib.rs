@@ -9,7 +9,9 @@ pub mod encroachment;
 pub mod position;
 pub mod red_light;
 pub mod signal;
+pub mod speeding;
 
 pub use encroachment::{EncroachmentConfig, EncroachmentRule, EncroachmentViolation};
 pub use red_light::{ApproachLines, Exemption, RedLightConfig, RedLightRule, RedLightViolation};
 pub use signal::{ControllerMessage, Interval, Phase, PhaseContext, PhaseTimeline, SignalError};
+pub use speeding::{SpeedMeasurement, SpeedRule, SpeedZone};

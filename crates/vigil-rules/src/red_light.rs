@@ -230,7 +230,7 @@ impl RedLightRule {
 
 /// Where and when the move `a -> b` crosses `line` forwards (from the
 /// approach side to the far side), interpolated linearly in time.
-fn crossing(
+pub(crate) fn crossing(
     line: &Segment,
     (ta, a): (UnixMicros, Point),
     (tb, b): (UnixMicros, Point),
