@@ -10,8 +10,10 @@ pub mod position;
 pub mod red_light;
 pub mod signal;
 pub mod speeding;
+pub mod wrong_way;
 
 pub use encroachment::{EncroachmentConfig, EncroachmentRule, EncroachmentViolation};
 pub use red_light::{ApproachLines, Exemption, RedLightConfig, RedLightRule, RedLightViolation};
 pub use signal::{ControllerMessage, Interval, Phase, PhaseContext, PhaseTimeline, SignalError};
 pub use speeding::{SpeedMeasurement, SpeedRule, SpeedZone};
+pub use wrong_way::{WrongWayRule, WrongWayViolation};
