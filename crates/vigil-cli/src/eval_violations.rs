@@ -11,6 +11,7 @@ use serde::Serialize;
 use vigil_core::config::{segment, Rule};
 use vigil_core::detection::{BBox, DetectionClass};
 use vigil_core::geometry::Point;
+use vigil_core::image::RgbImage;
 use vigil_core::RoadUserClass;
 use vigil_infer::detector::{Detector, DetectorConfig};
 use vigil_infer::riders::associate_riders;
@@ -32,6 +33,10 @@ pub struct ViolationArgs {
     truth: PathBuf,
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write a contact sheet (PNG): each event's frame at the stop line with
+    /// the lines, the track's box (green) and its path so far (yellow).
+    #[arg(long)]
+    sheet: Option<PathBuf>,
     /// A prediction matches a label within this many frames of its crossing.
     #[arg(long, default_value_t = 4)]
     frame_tolerance: usize,
@@ -163,6 +168,10 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
     // (track, frame) -> box, to report and match where each track was.
     let mut boxes: BTreeMap<(u64, usize), (BBox, DetectionClass)> = BTreeMap::new();
     let mut predictions = Vec::new();
+    // The last frames, to draw an event's stop-line frame once it is confirmed.
+    let mut recent: std::collections::VecDeque<(usize, RgbImage)> =
+        std::collections::VecDeque::new();
+    let mut tiles: Vec<RgbImage> = Vec::new();
     let bar = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {pos} frames [{elapsed}]")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -188,6 +197,12 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
         };
         let index = frame_times.len();
         frame_times.push(frame.meta.time_us);
+        if args.sheet.is_some() {
+            recent.push_back((index, rgb.clone()));
+            if recent.len() > 40 {
+                recent.pop_front();
+            }
+        }
         let detections = associate_riders(&detector.detect(rgb)?, true);
         let road_users: Vec<_> = detections
             .into_iter()
@@ -208,6 +223,15 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
                 let b = boxes
                     .get(&(track.id, stop_frame))
                     .map_or(track.bbox, |(b, _)| *b);
+                if let Some((_, img)) = recent.iter().find(|(i, _)| *i == stop_frame) {
+                    tiles.push(event_tile(
+                        img,
+                        &approach_lines(approach),
+                        &boxes,
+                        track.id,
+                        stop_frame,
+                    ));
+                }
                 predictions.push(Prediction {
                     track_id: track.id,
                     class: format!("{:?}", track.class),
@@ -315,11 +339,95 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
             p.matched.as_deref().unwrap_or("FALSE POSITIVE")
         );
     }
+    if let Some(path) = &args.sheet {
+        write_sheet(path, &tiles)?;
+        println!("  contact sheet written to {}", path.display());
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(Verdict::Passed)
+}
+
+fn approach_lines(
+    a: &vigil_core::config::Approach,
+) -> Vec<(vigil_core::config::ImageLine, [u8; 3])> {
+    let mut out = vec![(a.stop_line, [255, 40, 40])];
+    if let Some(c) = a.clearance_line {
+        out.push((c, [255, 170, 0]));
+    }
+    out
+}
+
+/// One event's frame with the approach lines, the track's path and its box.
+fn event_tile(
+    frame: &RgbImage,
+    lines: &[(vigil_core::config::ImageLine, [u8; 3])],
+    boxes: &BTreeMap<(u64, usize), (BBox, DetectionClass)>,
+    track: u64,
+    at: usize,
+) -> RgbImage {
+    use vigil_video::draw::{disc, line};
+    let mut img = frame.clone();
+    for (l, colour) in lines {
+        line(
+            &mut img,
+            (l[0][0], l[0][1]),
+            (l[1][0], l[1][1]),
+            2.0,
+            *colour,
+        );
+    }
+    let path: Vec<(f64, f64)> = boxes
+        .range((track, 0)..=(track, at))
+        .map(|(_, (b, _))| (f64::from(b.x1 + b.x2) / 2.0, f64::from(b.y2)))
+        .collect();
+    for w in path.windows(2) {
+        line(&mut img, w[0], w[1], 2.0, [255, 240, 0]);
+    }
+    if let Some((b, _)) = boxes.get(&(track, at)) {
+        let (x1, y1, x2, y2) = (
+            f64::from(b.x1),
+            f64::from(b.y1),
+            f64::from(b.x2),
+            f64::from(b.y2),
+        );
+        for (a, c) in [
+            ((x1, y1), (x2, y1)),
+            ((x2, y1), (x2, y2)),
+            ((x2, y2), (x1, y2)),
+            ((x1, y2), (x1, y1)),
+        ] {
+            line(&mut img, a, c, 2.0, [40, 230, 60]);
+        }
+    }
+    // A red corner marks the phase at the crossing (always red for an event).
+    disc(&mut img, 12.0, 12.0, 8.0, [255, 0, 0]);
+    img
+}
+
+/// Lays tiles out four to a row, each halved, and saves a PNG.
+fn write_sheet(path: &Path, tiles: &[RgbImage]) -> anyhow::Result<()> {
+    let (tw, th) = tiles
+        .first()
+        .map_or((320, 240), |t| (t.width / 2, t.height / 2));
+    let cols = tiles.len().clamp(1, 4) as u32;
+    let rows = tiles.len().div_ceil(4).max(1) as u32;
+    let mut sheet = image::RgbImage::new(cols * tw, rows * th);
+    for (i, t) in tiles.iter().enumerate() {
+        let (ox, oy) = ((i as u32 % 4) * tw, (i as u32 / 4) * th);
+        for y in 0..th.min(t.height / 2) {
+            for x in 0..tw.min(t.width / 2) {
+                if let Some(p) = t.pixel(x * 2, y * 2) {
+                    sheet.put_pixel(ox + x, oy + y, image::Rgb(p));
+                }
+            }
+        }
+    }
+    sheet
+        .save(path)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn read_truth(path: &Path) -> anyhow::Result<Vec<Label>> {

@@ -27,8 +27,14 @@ pub struct TrackerConfig {
     pub new_track_score: f32,
     /// Overlap with the predicted box that counts as a match.
     pub min_iou: f32,
-    /// Failing overlap, the centre may be this many box sizes from the prediction.
+    /// Failing overlap, the centre may be this many box sizes from the
+    /// prediction: the most for a track whose speed is not yet known.
     pub max_centre_gap: f32,
+    /// For a track with a known speed the allowance is this many box sizes
+    /// plus the distance it moves in one frame interval (capped at
+    /// `max_centre_gap`): a rider standing in a queue may not jump to the
+    /// next bike, a fast one may still be caught at 6 frames/s.
+    pub base_centre_gap: f32,
     /// Matches before a track is confirmed.
     pub confirm_hits: u32,
     /// Seconds a confirmed track survives without a match.
@@ -43,6 +49,7 @@ impl Default for TrackerConfig {
             new_track_score: 0.3,
             min_iou: 0.1,
             max_centre_gap: 1.0,
+            base_centre_gap: 0.35,
             confirm_hits: 2,
             max_lost_s: 1.5,
         }
@@ -113,6 +120,8 @@ pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u64,
     last_time_us: Option<UnixMicros>,
+    /// Seconds since the previous frame.
+    last_dt: f64,
     classes: BTreeMap<ClassKey, DetectionClass>,
 }
 
@@ -123,6 +132,7 @@ impl Tracker {
             tracks: Vec::new(),
             next_id: 1,
             last_time_us: None,
+            last_dt: 0.0,
             classes: BTreeMap::new(),
         }
     }
@@ -134,6 +144,7 @@ impl Tracker {
             .last_time_us
             .map_or(0.0, |t| (time_us - t).max(0) as f64 / 1e6);
         self.last_time_us = Some(time_us);
+        self.last_dt = dt;
         for t in &mut self.tracks {
             t.filter.predict(dt);
             t.bbox = t.filter.bbox();
@@ -234,9 +245,18 @@ impl Tracker {
     ) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
         let mut costs: Vec<(f32, usize, usize)> = Vec::new();
         for &t in tracks {
-            let pred = self.tracks[t].bbox;
+            let track = &self.tracks[t];
+            let pred = track.bbox;
+            let allowance = if track.hits < self.config.confirm_hits {
+                self.config.max_centre_gap
+            } else {
+                let (vx, vy) = track.filter.velocity();
+                let step = ((vx * vx + vy * vy).sqrt() * self.last_dt) as f32;
+                let size = pred.width().max(pred.height()).max(1.0);
+                (self.config.base_centre_gap + step / size).min(self.config.max_centre_gap)
+            };
             for &d in dets {
-                if let Some(c) = self.cost(&pred, &detections[d].bbox) {
+                if let Some(c) = self.cost(&pred, &detections[d].bbox, allowance) {
                     costs.push((c, t, d));
                 }
             }
@@ -265,8 +285,8 @@ impl Tracker {
     }
 
     /// Matching cost: 1 - IoU when they overlap enough; otherwise, for a
-    /// centre within `max_centre_gap` box sizes, 1 + that gap; else no match.
-    fn cost(&self, pred: &BBox, det: &BBox) -> Option<f32> {
+    /// centre within `allowance` box sizes, 1 + that gap; else no match.
+    fn cost(&self, pred: &BBox, det: &BBox, allowance: f32) -> Option<f32> {
         let iou = pred.iou(det);
         if iou >= self.config.min_iou {
             return Some(1.0 - iou);
@@ -283,6 +303,6 @@ impl Tracker {
             let ratio = (det.area() / pred.area().max(1.0)).max(pred.area() / det.area().max(1.0));
             ratio < 3.0
         };
-        (gap <= self.config.max_centre_gap && similar).then_some(1.0 + gap)
+        (gap <= allowance && similar).then_some(1.0 + gap)
     }
 }
