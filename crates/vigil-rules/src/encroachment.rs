@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use vigil_core::geometry::{Point, Segment};
+use vigil_core::geometry::Point;
 use vigil_core::time::UnixMicros;
 
+use crate::lines::beyond;
 use crate::red_light::ApproachLines;
 use crate::signal::{Phase, PhaseTimeline};
 
@@ -77,9 +78,8 @@ impl EncroachmentRule {
         signal: &PhaseTimeline,
     ) -> Option<EncroachmentViolation> {
         let lines = self.lines;
-        let ahead =
-            |seg: &Segment, p: Point| seg.side(p) * seg.side(seg.midpoint() + lines.travel) > 0.0;
-        let over_the_line = ahead(&lines.stop, front) && !ahead(&lines.clearance, front);
+        let over_the_line = beyond(&lines.stop, lines.travel, front)
+            && !beyond(&lines.clearance, lines.travel, front);
         let ctx = signal.context_at(time_us);
         let red = ctx.phase == Phase::Red && time_us - ctx.since_us > self.config.grace_us;
         let state = self.tracks.entry(track_id).or_default();
@@ -118,6 +118,7 @@ impl EncroachmentRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigil_core::geometry::Segment;
 
     const RED_AT: i64 = 10_000_000;
 

@@ -6,6 +6,7 @@
 //! violations with the instants and phase facts that explain them.
 
 pub mod encroachment;
+mod lines;
 pub mod position;
 pub mod red_light;
 pub mod signal;

@@ -16,6 +16,7 @@ use serde::Serialize;
 use vigil_core::geometry::{Point, Segment};
 use vigil_core::time::UnixMicros;
 
+use crate::lines::{beyond, crossing};
 use crate::signal::{Phase, PhaseContext, PhaseTimeline};
 
 /// The lines of one approach, in the same plane as the track positions.
@@ -131,8 +132,7 @@ impl RedLightRule {
         signal: &PhaseTimeline,
     ) -> Option<RedLightViolation> {
         let lines = self.lines?;
-        let ahead =
-            |seg: &Segment, p: Point| seg.side(p) * seg.side(seg.midpoint() + lines.travel) > 0.0;
+        let ahead = |seg: &Segment, p: Point| beyond(seg, lines.travel, p);
         let state = match self.tracks.get(&track_id).copied() {
             // First sighting: past the stop line already means it crossed
             // before we could see it — never a violation.
@@ -143,7 +143,7 @@ impl RedLightRule {
             },
             Some(State::Settled) => State::Settled,
             Some(State::Approaching { last, since }) => {
-                match crossing(&lines.stop, last, (time_us, front), &ahead) {
+                match crossing(&lines.stop, lines.travel, last, (time_us, front)) {
                     None => State::Approaching {
                         last: (time_us, front),
                         since,
@@ -180,7 +180,7 @@ impl RedLightRule {
                 t_stop,
                 ctx,
                 at,
-            }) => match crossing(&lines.clearance, last, (time_us, front), &ahead) {
+            }) => match crossing(&lines.clearance, lines.travel, last, (time_us, front)) {
                 Some((t_clear, _)) if ahead(&lines.stop, rear) => {
                     self.tracks.insert(track_id, State::Settled);
                     return Some(RedLightViolation {
@@ -226,25 +226,4 @@ impl RedLightRule {
     pub fn forget(&mut self, track_id: u64) {
         self.tracks.remove(&track_id);
     }
-}
-
-/// Where and when the move `a -> b` crosses `line` forwards (from the
-/// approach side to the far side), interpolated linearly in time.
-pub(crate) fn crossing(
-    line: &Segment,
-    (ta, a): (UnixMicros, Point),
-    (tb, b): (UnixMicros, Point),
-    ahead: &impl Fn(&Segment, Point) -> bool,
-) -> Option<(UnixMicros, Point)> {
-    if ahead(line, a) || !ahead(line, b) || !Segment::new(a, b).intersects(line) {
-        return None;
-    }
-    let (sa, sb) = (line.side(a), line.side(b));
-    let f = if (sa - sb).abs() > f64::EPSILON {
-        sa / (sa - sb)
-    } else {
-        0.0
-    };
-    let t = ta + ((tb - ta) as f64 * f).round() as i64;
-    Some((t, Point::new(a.x + f * (b.x - a.x), a.y + f * (b.y - a.y))))
 }

@@ -13,7 +13,7 @@ use vigil_core::geometry::{Point, Segment};
 use vigil_core::homography::Homography;
 use vigil_core::time::UnixMicros;
 
-use crate::red_light::crossing;
+use crate::lines::{beyond, crossing};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SpeedZone {
@@ -72,14 +72,12 @@ impl SpeedRule {
         front: Point,
     ) -> Option<SpeedMeasurement> {
         let zone = self.zone;
-        let ahead =
-            |seg: &Segment, p: Point| seg.side(p) * seg.side(seg.midpoint() + zone.travel) > 0.0;
         let now = (time_us, front);
         let state = match self.tracks.get(&track_id).copied() {
-            None if ahead(&zone.entry, front) => State::Done,
+            None if beyond(&zone.entry, zone.travel, front) => State::Done,
             None => State::Before { last: now },
             Some(State::Done) => State::Done,
-            Some(State::Before { last }) => match crossing(&zone.entry, last, now, &ahead) {
+            Some(State::Before { last }) => match crossing(&zone.entry, zone.travel, last, now) {
                 None => State::Before { last: now },
                 Some(entered) => {
                     self.tracks.insert(
@@ -93,7 +91,7 @@ impl SpeedRule {
                 }
             },
             Some(State::Inside { last, entered }) => {
-                match crossing(&zone.exit, last, now, &ahead) {
+                match crossing(&zone.exit, zone.travel, last, now) {
                     None => State::Inside { last: now, entered },
                     Some(exited) => {
                         self.tracks.insert(track_id, State::Done);

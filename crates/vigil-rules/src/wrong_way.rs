@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use vigil_core::geometry::{Point, Segment};
+use vigil_core::geometry::Point;
 use vigil_core::time::UnixMicros;
 
-use crate::red_light::{crossing, ApproachLines};
+use crate::lines::crossing;
+use crate::red_light::ApproachLines;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct WrongWayViolation {
@@ -55,13 +56,12 @@ impl WrongWayRule {
     ) -> Option<WrongWayViolation> {
         // "Ahead" for a wrong-way driver is towards the approach: reverse travel.
         let back = Point::new(-self.lines.travel.x, -self.lines.travel.y);
-        let ahead = |seg: &Segment, p: Point| seg.side(p) * seg.side(seg.midpoint() + back) > 0.0;
         let now = (time_us, point);
         let state = match self.tracks.get(&track_id).copied() {
             None => State::Watching { last: now },
             Some(State::Done) => State::Done,
             Some(State::Watching { last }) => {
-                match crossing(&self.lines.clearance, last, now, &ahead) {
+                match crossing(&self.lines.clearance, back, last, now) {
                     None => State::Watching { last: now },
                     Some((t, at)) => {
                         self.tracks.insert(
@@ -76,7 +76,7 @@ impl WrongWayRule {
                 }
             }
             Some(State::CameOut { last, t_clearance }) => {
-                match crossing(&self.lines.stop, last, now, &ahead) {
+                match crossing(&self.lines.stop, back, last, now) {
                     None => State::CameOut {
                         last: now,
                         t_clearance,
@@ -100,6 +100,7 @@ impl WrongWayRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigil_core::geometry::Segment;
 
     fn rule() -> WrongWayRule {
         WrongWayRule::new(ApproachLines {
