@@ -73,16 +73,6 @@ impl PlateReader {
         Ok((text, reading))
     }
 
-    /// Reads a crop that holds one plate, without parsing.
-    pub fn read(&mut self, crop: &RgbImage) -> Result<PlateText, InferError> {
-        let (layout, lines) = self.line_images(crop);
-        let refs: Vec<&RgbImage> = lines.iter().collect();
-        Ok(PlateText {
-            layout,
-            lines: self.recogniser.recognise(&refs)?,
-        })
-    }
-
     /// The crop's layout and its line images, top first.
     fn line_images(&self, crop: &RgbImage) -> (PlateLayout, Vec<RgbImage>) {
         let aspect = crop.width as f32 / crop.height.max(1) as f32;

@@ -98,9 +98,9 @@ enum State {
 }
 
 /// Per-approach rule state over all tracks of one camera.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RedLightRule {
-    lines: Option<ApproachLines>,
+    lines: ApproachLines,
     config: RedLightConfig,
     tracks: BTreeMap<u64, State>,
     /// Crossings that were not enforced, with the reason (kept for counts and audit).
@@ -110,7 +110,7 @@ pub struct RedLightRule {
 impl RedLightRule {
     pub fn new(lines: ApproachLines, config: RedLightConfig) -> Self {
         Self {
-            lines: Some(lines),
+            lines,
             config,
             tracks: BTreeMap::new(),
             exemptions: Vec::new(),
@@ -131,7 +131,7 @@ impl RedLightRule {
         rear: Point,
         signal: &PhaseTimeline,
     ) -> Option<RedLightViolation> {
-        let lines = self.lines?;
+        let lines = self.lines;
         let ahead = |seg: &Segment, p: Point| beyond(seg, lines.travel, p);
         let state = match self.tracks.get(&track_id).copied() {
             // First sighting: past the stop line already means it crossed
