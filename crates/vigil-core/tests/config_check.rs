@@ -299,3 +299,31 @@ fn without_a_model_catalog_model_checks_are_skipped() {
     let text = edit("model = \"test-detector\"", "model = \"yolov9\"");
     assert!(check(ORIGIN, &text, None).is_ok());
 }
+
+#[test]
+fn lane_movement_without_exit_lines_is_rejected() {
+    let text = BASE
+        .replace("[approaches.northbound.exits]", "")
+        .replace("straight = [[300.0, 200.0], [980.0, 200.0]]", "");
+    assert_single(
+        &text,
+        "site.toml:36:9: approaches.northbound.rules: lane_movement needs [exits]: a line across \
+         each exit road, so the movement a road user makes can be seen",
+    );
+}
+
+#[test]
+fn an_exit_line_outside_the_frame_is_rejected() {
+    let text = BASE.replace(
+        "straight = [[300.0, 200.0], [980.0, 200.0]]",
+        "straight = [[300.0, 200.0], [1980.0, 200.0]]",
+    );
+    let errors = match check(ORIGIN, &text, Some(&catalog())) {
+        Ok(_) => panic!("accepted an exit line outside the frame"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        errors.contains("approaches.northbound.exits.straight"),
+        "{errors}"
+    );
+}

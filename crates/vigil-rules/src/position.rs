@@ -38,6 +38,21 @@ pub fn front_point(bbox: &BBox, class: DetectionClass, travel: Point) -> Point {
     Point::new(x + ux * shift, y + uy * shift)
 }
 
+/// The rear ground point of `bbox`: the mirror of [`front_point`]. Going
+/// away from the camera it is the box bottom; coming towards it, it sits
+/// above the box bottom by the class's share of the box height.
+pub fn rear_point(bbox: &BBox, class: DetectionClass, travel: Point) -> Point {
+    let (x, y) = (f64::from(bbox.x1 + bbox.x2) / 2.0, f64::from(bbox.y2));
+    let norm = travel.norm();
+    if norm == 0.0 {
+        return Point::new(x, y);
+    }
+    let (ux, uy) = (travel.x / norm, travel.y / norm);
+    let toward = uy.max(0.0);
+    let shift = front_share(class) * f64::from(bbox.height()) * toward;
+    Point::new(x - ux * shift, y - uy * shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +87,19 @@ mod tests {
             (p.y - 292.0).abs() < 1e-9 && (p.x - 120.0).abs() < 1e-9,
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn the_rear_mirrors_the_front() {
+        let b = BBox {
+            x1: 100.0,
+            y1: 200.0,
+            x2: 140.0,
+            y2: 292.0,
+        };
+        let away = rear_point(&b, BIKE, Point::new(0.0, -1.0));
+        assert!((away.y - 292.0).abs() < 1e-9, "{away:?}");
+        let toward = rear_point(&b, BIKE, Point::new(0.0, 1.0));
+        assert!((toward.y - 269.0).abs() < 1e-9, "{toward:?}");
     }
 }

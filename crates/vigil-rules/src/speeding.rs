@@ -56,6 +56,11 @@ pub struct SpeedRule {
 }
 
 impl SpeedRule {
+    /// Drops a removed track's state.
+    pub fn forget(&mut self, track_id: u64) {
+        self.tracks.remove(&track_id);
+    }
+
     pub fn new(zone: SpeedZone) -> Self {
         Self {
             zone,

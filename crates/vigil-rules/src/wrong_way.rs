@@ -40,6 +40,11 @@ pub struct WrongWayRule {
 }
 
 impl WrongWayRule {
+    /// Drops a removed track's state.
+    pub fn forget(&mut self, track_id: u64) {
+        self.tracks.remove(&track_id);
+    }
+
     pub fn new(lines: ApproachLines) -> Self {
         Self {
             lines,

@@ -216,6 +216,11 @@ pub struct Approach {
     pub enforce_classes: Vec<String>,
     #[serde(default)]
     pub lanes: BTreeMap<String, Lane>,
+    /// Lines across the exit roads, one per movement (`straight`, `left`,
+    /// `right`, `u_turn`): the first one a road user crosses after the stop
+    /// line is the movement it made. Needed by `lane_movement`.
+    #[serde(default)]
+    pub exits: BTreeMap<Movement, ImageLine>,
     pub speed: Option<SpeedZone>,
 }
 
@@ -251,13 +256,25 @@ pub struct Lane {
     pub movements: Vec<Movement>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Movement {
     Straight,
     Left,
     Right,
     UTurn,
+}
+
+impl Movement {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Movement::Straight => "straight",
+            Movement::Left => "left",
+            Movement::Right => "right",
+            Movement::UTurn => "u_turn",
+        }
+    }
 }
 
 /// Speed is measured between two lines whose ground distance the homography gives.
@@ -395,4 +412,23 @@ fn default_timeout_s() -> f64 {
 /// Converts a configured `[[x, y], [x, y]]` to a segment.
 pub fn segment(line: &ImageLine) -> Segment {
     Segment::new(Point::from(line[0]), Point::from(line[1]))
+}
+
+impl Homography {
+    /// Pixels this far from where the fit puts them are outliers.
+    pub const OUTLIER_TOLERANCE_PX: f64 = 5.0;
+
+    /// The image -> ground map: a robust fit ground -> image (errors are
+    /// judged in pixels, where the points were clicked), then inverted.
+    pub fn to_ground(
+        &self,
+    ) -> Result<crate::homography::Homography, crate::homography::HomographyError> {
+        let image: Vec<Point> = self.points.iter().map(|p| Point::from(p.image)).collect();
+        let ground: Vec<Point> = self.points.iter().map(|p| Point::from(p.ground)).collect();
+        let (to_image, _) =
+            crate::homography::Homography::fit_robust(&ground, &image, Self::OUTLIER_TOLERANCE_PX)?;
+        to_image
+            .inverse()
+            .ok_or(crate::homography::HomographyError::Degenerate)
+    }
 }

@@ -437,6 +437,9 @@ impl Checker<'_> {
                 );
             }
         }
+        for (movement, line) in &a.exits {
+            self.line(cam, &path.key("exits").key(movement.as_str()), line);
+        }
         if let Some(speed) = &a.speed {
             self.speed_zone(cam, &path.key("speed"), speed);
         }
@@ -497,6 +500,14 @@ impl Checker<'_> {
         if a.rules.contains(&Rule::LaneMovement) && a.lanes.is_empty() {
             self.report(rules.clone(), "lane_movement needs at least one lane");
         }
+        if a.rules.contains(&Rule::LaneMovement) && a.exits.is_empty() {
+            self.report(
+                rules.clone(),
+                "lane_movement needs [exits]: a line across each exit road, so the movement a \
+                 road user makes can be seen",
+            );
+        }
+
         let homography = self
             .config
             .cameras
