@@ -13,6 +13,7 @@ mod lines;
 pub mod position;
 pub mod red_light;
 pub mod signal;
+pub mod sources;
 pub mod speeding;
 pub mod wrong_way;
 
@@ -24,5 +25,6 @@ pub use encroachment::{EncroachmentConfig, EncroachmentRule, EncroachmentViolati
 pub use lane_movement::{ExitSpec, LaneMovementRule, LaneMovementViolation, LaneSpec};
 pub use red_light::{ApproachLines, Exemption, RedLightConfig, RedLightRule, RedLightViolation};
 pub use signal::{ControllerMessage, Interval, Phase, PhaseContext, PhaseTimeline, SignalError};
+pub use sources::{ControllerDelivery, ControllerListener, LiveSignal};
 pub use speeding::{SpeedMeasurement, SpeedRule, SpeedZone};
 pub use wrong_way::{WrongWayRule, WrongWayViolation};

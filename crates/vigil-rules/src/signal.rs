@@ -165,6 +165,31 @@ impl PhaseTimeline {
         }
     }
 
+    /// Like [`cross_check`](Self::cross_check), but a disagreement shorter
+    /// than `tolerance_us` where one source says red is resolved to the
+    /// other source's phase: two honest sources see a change a frame or a
+    /// network hop apart, and that sliver resolves in the driver's favour
+    /// (red starts at the later report and ends at the earlier one). Longer
+    /// disagreements, and short ones between other phases, are `Unknown`.
+    pub fn cross_check_within(&self, other: &PhaseTimeline, tolerance_us: i64) -> PhaseTimeline {
+        let strict = self.cross_check(other);
+        let mut t = PhaseTimeline::default();
+        for iv in strict.intervals() {
+            let mut phase = iv.phase;
+            if phase == Phase::Unknown && iv.end_us - iv.start_us < tolerance_us {
+                let (a, b) = (self.phase_at(iv.start_us), other.phase_at(iv.start_us));
+                phase = match (a, b) {
+                    (Phase::Red, x) | (x, Phase::Red) if x != Phase::Unknown && x != Phase::Red => {
+                        x
+                    }
+                    _ => Phase::Unknown,
+                };
+            }
+            t.push(iv.start_us, iv.end_us, phase);
+        }
+        t
+    }
+
     /// Where both timelines agree, their phase; elsewhere `Unknown`.
     pub fn cross_check(&self, other: &PhaseTimeline) -> PhaseTimeline {
         let mut cuts: Vec<UnixMicros> = self
@@ -281,5 +306,39 @@ mod tests {
         let err = ControllerMessage::parse(br#"{"group":"B","state":"purple","at_us":5}"#)
             .expect_err("bad state");
         assert!(err.to_string().contains("purple"), "{err}");
+    }
+
+    #[test]
+    fn a_sliver_of_disagreement_at_red_onset_resolves_for_the_driver() {
+        let plan = PhaseTimeline::from_fixed_plan(&plan(), T0, T0 + 20_000_000).expect("plan");
+        // Vision sees red 80 ms after the plan.
+        let vision = PhaseTimeline::from_changes(
+            &[
+                (T0, Phase::Green),
+                (T0 + 8_000_000, Phase::Amber),
+                (T0 + 11_080_000, Phase::Red),
+            ],
+            T0 + 20_000_000,
+        );
+        let checked = plan.cross_check_within(&vision, 500_000);
+        let ctx = checked.context_at(T0 + 15_000_000);
+        assert_eq!(ctx.phase, Phase::Red);
+        assert_eq!(
+            ctx.since_us,
+            T0 + 11_080_000,
+            "red starts at the later report"
+        );
+        assert_eq!(ctx.amber_before_us, Some(3_080_000));
+        // A whole second apart is a real disagreement.
+        let late = PhaseTimeline::from_changes(
+            &[
+                (T0, Phase::Green),
+                (T0 + 8_000_000, Phase::Amber),
+                (T0 + 12_000_000, Phase::Red),
+            ],
+            T0 + 20_000_000,
+        );
+        let checked = plan.cross_check_within(&late, 500_000);
+        assert_eq!(checked.phase_at(T0 + 11_500_000), Phase::Unknown);
     }
 }
