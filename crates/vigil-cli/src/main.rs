@@ -13,6 +13,7 @@ mod eval_violations;
 mod models;
 mod models_cmd;
 mod paths;
+mod run_cmd;
 
 use std::process::ExitCode;
 
@@ -45,6 +46,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the site's whole chain on its cameras: detect, track, apply the
+    /// signal and the rules, and write each violation and periodic
+    /// counts-and-congestion summary as JSON Lines.
+    #[command(
+        after_help = "Example:\n  vigil run --config configs/demo.toml --events-out var/events.jsonl --summary-out var/summary.jsonl\n\nSIGINT or SIGTERM stops taking frames; everything analysed so far is written.\nFile inputs replay every frame and report times from the start of the input (t = 0)."
+    )]
+    Run(run_cmd::RunArgs),
     /// Fetch, verify and list the ONNX models and the ONNX Runtime library.
     #[command(subcommand)]
     Models(models_cmd::ModelsCommand),
@@ -77,6 +85,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::Run(args) => run_cmd::run(&args),
         Command::Models(cmd) => models_cmd::run(cmd),
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Bench(cmd) => bench_cmd::run(cmd),

@@ -70,6 +70,12 @@ pub struct IngestConfig {
     pub decode_threads: usize,
     /// Convert frames to RGB for detection (off only for decode benchmarks).
     pub convert_rgb: bool,
+    /// Wait for the consumer instead of dropping the oldest frame when the
+    /// queue is full. For replays of files, where every frame must be
+    /// analysed and nothing is live; never for cameras, where waiting would
+    /// let the stream run away from the clock. The consumer must keep
+    /// taking frames (or stop the ingest).
+    pub lossless: bool,
 }
 
 impl Default for IngestConfig {
@@ -80,6 +86,7 @@ impl Default for IngestConfig {
             backoff: Backoff::default(),
             decode_threads: 0,
             convert_rgb: true,
+            lossless: false,
         }
     }
 }
@@ -698,6 +705,26 @@ impl Worker {
 
     /// Offers a frame to detection, replacing the oldest waiting one if full.
     fn deliver(&self, frame: Frame) {
+        if self.config.lossless && !self.spec.is_live() {
+            let mut frame = frame;
+            loop {
+                match self.tx.send_timeout(frame, Duration::from_millis(100)) {
+                    Ok(()) => {
+                        self.counters
+                            .frames_delivered
+                            .fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(crossbeam_channel::SendTimeoutError::Timeout(f)) => {
+                        if self.stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        frame = f;
+                    }
+                    Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+                }
+            }
+        }
         match self.tx.try_send(frame) {
             Ok(()) => {
                 self.counters

@@ -337,3 +337,50 @@ fn an_image_glob_plays_as_a_stream() {
     let d = drain(&ingest, Duration::from_secs(30));
     assert_steady(&d.frames, 12, 200_000);
 }
+
+#[test]
+fn a_lossless_replay_waits_for_a_slow_consumer_instead_of_dropping() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clip = make_clip(
+        dir.path(),
+        "slow-consumer.mp4",
+        "testsrc2=size=320x240:rate=25",
+        2.0,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let config = IngestConfig {
+        queue_capacity: 2,
+        lossless: true,
+        ..IngestConfig::default()
+    };
+    let ingest = CameraIngest::spawn(file_spec("slow", &clip, Pacing::Fast), config);
+    let mut frames = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        match ingest.frames().recv_timeout(Duration::from_millis(500)) {
+            Ok(_) => {
+                frames += 1;
+                // Much slower than decoding: a lossy queue of 2 would drop most.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => {
+                if ingest
+                    .events()
+                    .try_iter()
+                    .any(|e| matches!(e, IngestEvent::EndOfInput { .. }))
+                {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(frames, 50);
+    assert_eq!(ingest.stats().frames_dropped, 0);
+}

@@ -1,0 +1,171 @@
+//! `vigil run`: the site's whole chain on its cameras (vigil-pipeline).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use vigil_core::config::SiteConfig;
+use vigil_infer::detector::{Detector, DetectorConfig};
+use vigil_infer::runtime::SessionOptions;
+use vigil_pipeline::{JsonlSink, RunOptions, SiteRun};
+
+use crate::models::Models;
+use crate::paths::ModelPaths;
+use crate::Verdict;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The site config (see configs/example-intersection.toml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Write one JSON object per violation to this file (JSON Lines).
+    #[arg(long, value_name = "EVENTS.jsonl")]
+    events_out: Option<PathBuf>,
+    /// Write the periodic counts-and-congestion records to this file.
+    #[arg(long, value_name = "SUMMARY.jsonl")]
+    summary_out: Option<PathBuf>,
+    /// Seconds per counts-and-congestion period.
+    #[arg(long, default_value_t = 60.0)]
+    summary_period_s: f64,
+    /// Stop after this many frames per camera.
+    #[arg(long)]
+    max_frames: Option<usize>,
+    #[command(flatten)]
+    paths: ModelPaths,
+}
+
+/// Set by SIGINT/SIGTERM: the run stops taking frames, writes what it has
+/// and reports.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn request_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_stop_handlers() {
+    let handler = request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+/// Reads and checks a site config against the model manifest.
+pub fn load_site(path: &Path, models: &Models) -> anyhow::Result<(SiteConfig, PathBuf)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let origin = path.display().to_string();
+    let config = vigil_core::config::check(&origin, &text, Some(&models.manifest.catalog()))?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    Ok((config, base))
+}
+
+/// The site's configured detector, its model verified first.
+pub fn open_detector(models: &Models, config: &SiteConfig) -> anyhow::Result<Detector> {
+    let d = &config.detector;
+    let entry = models
+        .manifest
+        .model(&d.model)
+        .with_context(|| format!("no detector model {:?} in the manifest", d.model))?;
+    Ok(Detector::new(
+        models.open(&d.model, SessionOptions::from(d))?,
+        entry.labels.clone(),
+        &d.classes,
+        DetectorConfig {
+            input_size: d.input_size,
+            confidence: d.confidence as f32,
+            nms_iou: d.nms_iou as f32,
+            ..DetectorConfig::default()
+        },
+    )?)
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
+    let models = Models::load(&args.paths)?;
+    let (config, base) = load_site(&args.config, &models)?;
+    let mut detector = open_detector(&models, &config)?;
+    anyhow::ensure!(
+        args.summary_period_s.is_finite() && args.summary_period_s >= 1.0,
+        "--summary-period-s {} must be at least 1 second",
+        args.summary_period_s
+    );
+    let options = RunOptions {
+        max_frames: args.max_frames,
+        counts: vigil_rules::CountsConfig {
+            period_us: (args.summary_period_s * 1e6).round() as i64,
+            ..vigil_rules::CountsConfig::default()
+        },
+        ..RunOptions::default()
+    };
+    let mut site = SiteRun::new(&config, &base, &options)
+        .with_context(|| format!("cannot start site {}", args.config.display()))?;
+    let mut sink = JsonlSink::create(args.events_out.as_deref(), args.summary_out.as_deref())?;
+    install_stop_handlers();
+
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {pos} frames, {msg} [{elapsed}, {per_sec}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let mut events = 0usize;
+    bar.set_message("0 violations");
+    let report = site.run(
+        &mut detector,
+        &mut sink,
+        &options,
+        &STOP,
+        &mut |_, _, frame| {
+            bar.inc(1);
+            if !frame.events.is_empty() {
+                events += frame.events.len();
+                bar.set_message(format!("{events} violations"));
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+
+    println!(
+        "site {} ({}): {:.1} s, {:.1} frames/s",
+        config.site.id, config.site.name, report.elapsed_s, report.fps
+    );
+    println!(
+        "  {:<16} {:>7} {:>8} {:>7}  ended",
+        "camera", "frames", "dropped", "events"
+    );
+    for (camera, c) in &report.cameras {
+        println!(
+            "  {:<16} {:>7} {:>8} {:>7}  {}",
+            camera,
+            c.frames,
+            c.frames_dropped,
+            c.events,
+            c.ended.as_deref().unwrap_or("stopped")
+        );
+    }
+    if report.events_by_type.is_empty() {
+        println!("  no violations");
+    }
+    for (kind, n) in &report.events_by_type {
+        println!("  {kind:<24} {n:>5}");
+    }
+    if report.controller_messages + report.controller_rejected > 0 {
+        println!(
+            "  controller messages: {} used, {} refused",
+            report.controller_messages, report.controller_rejected
+        );
+    }
+    println!("  summary records: {}", report.summaries);
+    if let Some(p) = &args.events_out {
+        println!("  events written to {}", p.display());
+    }
+    if let Some(p) = &args.summary_out {
+        println!("  summaries written to {}", p.display());
+    }
+    Ok(Verdict::Passed)
+}

@@ -1,0 +1,167 @@
+//! `vigil run` on the bundled demo clip, with the real detector: the events
+//! file keeps its interface, its facts agree with each other and with the
+//! signal plan, and SIGTERM ends a run cleanly with what it analysed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The demo site, with the plan shifted so that the recording starts 10 s
+/// into the cycle: amber until t = 1 s, then red until t = 10 s.
+fn red_early_config(dir: &Path) -> PathBuf {
+    let demo = std::fs::read_to_string(root().join("configs/demo.toml")).expect("demo config");
+    let clip = root().join("demo/motorway-a40.mp4");
+    let clip = clip.to_str().expect("utf-8 path");
+    let text = demo
+        .replace("\"../demo/motorway-a40.mp4\"", &format!("{clip:?}"))
+        .replace(
+            "anchor = 2026-01-01T00:00:00+01:00",
+            "anchor = 2026-03-14T07:59:50+01:00",
+        );
+    assert!(text.contains("07:59:50"), "the demo plan anchor moved");
+    let path = dir.join("red-early.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn vigil() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    c.current_dir(root())
+        .env_remove("VIGIL_MANIFEST")
+        .env_remove("VIGIL_MODELS_DIR");
+    c
+}
+
+#[test]
+fn events_out_holds_one_consistent_record_per_red_light_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = red_early_config(dir.path());
+    let events = dir.path().join("events.jsonl");
+    let summary = dir.path().join("summary.jsonl");
+    let out = vigil()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--events-out")
+        .arg(&events)
+        .arg("--summary-out")
+        .arg(&summary)
+        .args(["--max-frames", "150", "--summary-period-s", "2"])
+        .output()
+        .expect("vigil runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("footbridge") && stdout.contains("150"), "{stdout}");
+
+    let text = std::fs::read_to_string(&events).expect("events file");
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert!(!records.is_empty(), "no red-light run found in 5 s of red:\n{stdout}");
+    for r in &records {
+        for field in [
+            "type",
+            "camera",
+            "track_id",
+            "class",
+            "t_stop_line",
+            "frame_stop_line",
+            "t_clearance",
+            "time_into_red",
+            "bbox_at_stop_line",
+            "plate",
+        ] {
+            assert!(r.get(field).is_some(), "{field} missing from {r}");
+        }
+        assert_eq!(r["type"], "red_light");
+        assert_eq!(r["camera"], "footbridge");
+        let class = r["class"].as_str().expect("class");
+        assert!(["car", "motorbike", "bus", "truck"].contains(&class), "{r}");
+        let t_stop = r["t_stop_line"].as_f64().expect("t_stop_line");
+        let t_clear = r["t_clearance"].as_f64().expect("t_clearance");
+        let into_red = r["time_into_red"].as_f64().expect("time_into_red");
+        // Red began at t = 1 s; the grace is 0.3 s; 150 frames at 30 fps is 5 s.
+        assert!(t_stop > 1.3 && t_stop < 5.0, "{r}");
+        assert!((into_red - (t_stop - 1.0)).abs() < 1e-3, "{r}");
+        assert!(t_clear > t_stop, "{r}");
+        let frame = r["frame_stop_line"].as_f64().expect("frame");
+        assert!((frame - t_stop * 30.0).abs() <= 1.0, "frame and time disagree: {r}");
+        let b: Vec<f64> = r["bbox_at_stop_line"]
+            .as_array()
+            .expect("bbox")
+            .iter()
+            .filter_map(serde_json::Value::as_f64)
+            .collect();
+        assert_eq!(b.len(), 4, "{r}");
+        assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[0] + b[2] <= 961.0 && b[1] + b[3] <= 541.0, "{r}");
+    }
+    let mut ids: Vec<u64> = records.iter().filter_map(|r| r["track_id"].as_u64()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), records.len(), "one event per track");
+
+    let summaries: Vec<serde_json::Value> = std::fs::read_to_string(&summary)
+        .expect("summary file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    // 5 s in 2 s periods: [0,2), [2,4) and the partial [4,5).
+    assert_eq!(summaries.len(), 3, "{summaries:?}");
+    let counted: u64 = summaries
+        .iter()
+        .flat_map(|s| s["lanes"].as_array().cloned().unwrap_or_default())
+        .filter_map(|l| l["total"].as_u64())
+        .sum();
+    assert!(counted as usize >= records.len(), "every runner crossed the line and was counted");
+    assert!(summaries[1]["red_s"].as_f64().expect("red_s") > 1.9);
+}
+
+#[test]
+fn sigterm_stops_a_run_and_reports_what_it_analysed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = red_early_config(dir.path());
+    let events = dir.path().join("events.jsonl");
+    let child = vigil()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--events-out")
+        .arg(&events)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil starts");
+    // Let it load the model and analyse some frames.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    let rc = unsafe { libc_kill(child.id() as i32, 15) };
+    assert_eq!(rc, 0, "kill failed");
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("stopped"), "{stdout}");
+    // Whatever was written is whole lines of JSON.
+    let text = std::fs::read_to_string(&events).expect("events file");
+    for l in text.lines() {
+        serde_json::from_str::<serde_json::Value>(l).expect("whole JSON lines");
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}

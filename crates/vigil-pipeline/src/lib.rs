@@ -1,0 +1,15 @@
+//! The running chain: ingest -> detect -> track -> signal and rules ->
+//! event records, for every camera of a site.
+//!
+//! [`analysis::CameraAnalysis`] is the pure part (detections in, events
+//! out) that `vigil eval violations` and the tests share; [`run`] wires it
+//! to real cameras, the detector, the live signal sources and the record
+//! sinks.
+
+pub mod analysis;
+pub mod event;
+pub mod run;
+
+pub use analysis::{CameraAnalysis, FrameAnalysis, Sighting};
+pub use event::{PlateRead, SummaryRecord, ViolationEvent};
+pub use run::{JsonlSink, PipelineError, RecordSink, RunOptions, RunReport, SiteRun};

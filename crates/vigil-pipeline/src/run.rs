@@ -1,0 +1,438 @@
+//! `vigil run`: every camera of a site through detection, tracking, the
+//! live signal sources and the rules, into record sinks.
+//!
+//! One thread drives analysis here; each camera's ingest has its own
+//! thread (vigil-video), and each controller feed its listener thread.
+//! Cameras are served round-robin, one frame each in turn, so a busy
+//! camera cannot starve the others. File inputs replay losslessly (every
+//! frame is analysed); live cameras keep only the newest frames when
+//! detection falls behind, and the ingest counters report the drops.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use vigil_core::config::{SiteConfig, VisionSignal};
+use vigil_core::detection::Detection;
+use vigil_core::image::RgbImage;
+use vigil_core::time::UnixMicros;
+use vigil_infer::detector::Detector;
+use vigil_infer::lights::{heads, LampClassifier, LampState};
+use vigil_infer::riders::associate_riders;
+use vigil_infer::InferError;
+use vigil_rules::{
+    ApproachError, ApproachRules, ControllerListener, CountsConfig, LiveSignal, Phase, SignalError,
+};
+use vigil_track::TrackerConfig;
+use vigil_video::{CameraIngest, IngestConfig, IngestEvent, SourceSpec, VideoError};
+
+use crate::analysis::{CameraAnalysis, FrameAnalysis};
+use crate::event::{SummaryRecord, ViolationEvent};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Video(#[from] VideoError),
+    #[error(transparent)]
+    Infer(#[from] InferError),
+    #[error(transparent)]
+    Approach(#[from] ApproachError),
+    #[error("signal {signal}: {source}")]
+    Signal { signal: String, source: SignalError },
+    #[error("signal {signal}: cannot listen for the controller on {listen}: {source}")]
+    Listen {
+        signal: String,
+        listen: String,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Where records go. Writes must be durable when they return: an event
+/// that was reported written survives a crash.
+pub trait RecordSink {
+    fn event(&mut self, event: &ViolationEvent) -> Result<(), PipelineError>;
+    fn summary(&mut self, summary: &SummaryRecord) -> Result<(), PipelineError>;
+}
+
+/// JSON Lines files: one object per line, flushed and synced per record.
+pub struct JsonlSink {
+    events: Option<(PathBuf, BufWriter<File>)>,
+    summaries: Option<(PathBuf, BufWriter<File>)>,
+}
+
+impl JsonlSink {
+    /// Creates (truncates) the files given.
+    pub fn create(events: Option<&Path>, summaries: Option<&Path>) -> Result<Self, PipelineError> {
+        let open = |p: &Path| {
+            OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(p)
+                .map(|f| (p.to_path_buf(), BufWriter::new(f)))
+                .map_err(|source| PipelineError::Io {
+                    path: p.to_path_buf(),
+                    source,
+                })
+        };
+        Ok(Self {
+            events: events.map(open).transpose()?,
+            summaries: summaries.map(open).transpose()?,
+        })
+    }
+
+    fn write(
+        target: &mut Option<(PathBuf, BufWriter<File>)>,
+        value: &impl serde::Serialize,
+    ) -> Result<(), PipelineError> {
+        let Some((path, w)) = target else {
+            return Ok(());
+        };
+        let io = |source| PipelineError::Io {
+            path: path.clone(),
+            source,
+        };
+        serde_json::to_writer(&mut *w, value).map_err(|e| io(e.into()))?;
+        w.write_all(b"\n").map_err(io)?;
+        w.flush().map_err(io)?;
+        w.get_ref().sync_data().map_err(io)
+    }
+}
+
+impl RecordSink for JsonlSink {
+    fn event(&mut self, event: &ViolationEvent) -> Result<(), PipelineError> {
+        Self::write(&mut self.events, event)
+    }
+    fn summary(&mut self, summary: &SummaryRecord) -> Result<(), PipelineError> {
+        Self::write(&mut self.summaries, summary)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop after this many frames per camera (for trials and tests).
+    pub max_frames: Option<usize>,
+    pub counts: CountsConfig,
+    pub tracker: TrackerConfig,
+}
+
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CameraReport {
+    pub frames: usize,
+    pub frames_dropped: u64,
+    pub events: usize,
+    pub ended: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunReport {
+    pub cameras: BTreeMap<String, CameraReport>,
+    pub events_by_type: BTreeMap<String, usize>,
+    pub summaries: usize,
+    pub controller_messages: usize,
+    pub controller_rejected: usize,
+    pub elapsed_s: f64,
+    /// Frames analysed per second of wall time, all cameras together.
+    pub fps: f64,
+}
+
+struct CameraRun {
+    ingest: CameraIngest,
+    analysis: CameraAnalysis,
+    /// Signals read from this camera's frames: (signal id, lamp ROI).
+    vision: Vec<(String, [f64; 4])>,
+    /// Why the input ended, once ingest says so.
+    ended: Option<String>,
+    done: Option<String>,
+    frames: usize,
+    events: usize,
+}
+
+/// A site, ready to run.
+pub struct SiteRun {
+    cameras: Vec<CameraRun>,
+    signals: BTreeMap<String, LiveSignal>,
+    /// Listener, and per controller group the signals it drives.
+    controllers: Vec<(ControllerListener, BTreeMap<String, Vec<String>>)>,
+    lamps: LampClassifier,
+}
+
+impl SiteRun {
+    /// Builds every camera, approach and signal source of a validated
+    /// config. Relative source paths resolve against `base_dir`. Cameras
+    /// without an approach or a vision signal are not opened.
+    pub fn new(
+        config: &SiteConfig,
+        base_dir: &Path,
+        options: &RunOptions,
+    ) -> Result<Self, PipelineError> {
+        let mut signals = BTreeMap::new();
+        let mut by_listen: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+        for (id, s) in &config.signals {
+            signals.insert(
+                id.clone(),
+                LiveSignal::new(
+                    s.fixed_time.clone(),
+                    s.controller.is_some(),
+                    s.vision.is_some(),
+                ),
+            );
+            if let Some(c) = &s.controller {
+                by_listen
+                    .entry(c.listen.clone())
+                    .or_default()
+                    .entry(c.group.clone())
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
+        let mut controllers = Vec::new();
+        for (listen, groups) in by_listen {
+            let signal = groups
+                .values()
+                .flatten()
+                .next()
+                .cloned()
+                .unwrap_or_default();
+            let listener =
+                ControllerListener::bind(&listen).map_err(|source| PipelineError::Listen {
+                    signal,
+                    listen: listen.clone(),
+                    source,
+                })?;
+            tracing::info!(%listen, "listening for signal-controller messages");
+            controllers.push((listener, groups));
+        }
+        let mut cameras = Vec::new();
+        for (cam_id, camera) in &config.cameras {
+            let approaches = config
+                .approaches
+                .iter()
+                .filter(|(_, a)| &a.camera == cam_id)
+                .map(|(id, a)| {
+                    ApproachRules::from_config(id, a, camera.homography.as_ref(), options.counts)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let vision: Vec<(String, [f64; 4])> = config
+                .signals
+                .iter()
+                .filter_map(|(id, s)| match &s.vision {
+                    Some(VisionSignal {
+                        camera, lamp_roi, ..
+                    }) if camera == cam_id => Some((id.clone(), *lamp_roi)),
+                    _ => None,
+                })
+                .collect();
+            if approaches.is_empty() && vision.is_empty() {
+                continue;
+            }
+            let spec = SourceSpec::from_config(cam_id, camera, base_dir)?;
+            let origin = spec.recorded_at_us;
+            let ingest = CameraIngest::spawn(
+                spec,
+                IngestConfig {
+                    lossless: true,
+                    queue_capacity: 8,
+                    ..IngestConfig::default()
+                },
+            );
+            let mut analysis = CameraAnalysis::new(cam_id, approaches, options.tracker);
+            if let Some(o) = origin {
+                analysis.set_origin(o);
+            }
+            cameras.push(CameraRun {
+                ingest,
+                analysis,
+                vision,
+                ended: None,
+                done: None,
+                frames: 0,
+                events: 0,
+            });
+        }
+        Ok(Self {
+            cameras,
+            signals,
+            controllers,
+            lamps: LampClassifier::default(),
+        })
+    }
+
+    /// The controller listeners' addresses (useful with port 0).
+    pub fn controller_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.controllers
+            .iter()
+            .map(|(l, _)| l.local_addr())
+            .collect()
+    }
+
+    fn drain_controllers(&mut self, report: &mut RunReport) {
+        for (listener, groups) in &self.controllers {
+            for (_, delivery) in listener.drain() {
+                match delivery {
+                    Ok(message) => {
+                        let Some(ids) = groups.get(&message.group) else {
+                            report.controller_rejected += 1;
+                            tracing::warn!(group = %message.group, "controller message for a group no signal uses");
+                            continue;
+                        };
+                        report.controller_messages += 1;
+                        for id in ids {
+                            if let Some(s) = self.signals.get_mut(id) {
+                                s.controller_message(&message);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        report.controller_rejected += 1;
+                        tracing::warn!(error = %e, "controller datagram refused");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs until every input ends, `stop` is set, or `max_frames` is
+    /// reached. `on_frame` sees each analysed frame (progress, drawing).
+    pub fn run(
+        &mut self,
+        detector: &mut Detector,
+        sink: &mut dyn RecordSink,
+        options: &RunOptions,
+        stop: &AtomicBool,
+        on_frame: &mut dyn FnMut(&str, &RgbImage, &FrameAnalysis),
+    ) -> Result<RunReport, PipelineError> {
+        let started = Instant::now();
+        let mut report = RunReport::default();
+        let mut total_frames = 0usize;
+        while !stop.load(Ordering::Relaxed) && self.cameras.iter().any(|c| c.done.is_none()) {
+            self.drain_controllers(&mut report);
+            let mut served = false;
+            for i in 0..self.cameras.len() {
+                if self.cameras[i].done.is_some() {
+                    continue;
+                }
+                let frame = match self.cameras[i].ingest.frames().try_recv() {
+                    Ok(f) => f,
+                    Err(_) => {
+                        let cam = &mut self.cameras[i];
+                        for e in cam.ingest.events().try_iter() {
+                            match e {
+                                IngestEvent::EndOfInput { frames } => {
+                                    cam.ended = Some(format!("end of input ({frames} frames)"));
+                                }
+                                IngestEvent::Failed { error } => cam.ended = Some(error),
+                                _ => {}
+                            }
+                        }
+                        // Frames still queued are analysed before the camera is done.
+                        if cam.ended.is_some() && cam.ingest.frames().is_empty() {
+                            tracing::info!(camera = cam.analysis.camera(), why = ?cam.ended, "input finished");
+                            cam.done = cam.ended.take();
+                        }
+                        continue;
+                    }
+                };
+                served = true;
+                let Some(rgb) = frame.rgb.as_deref() else {
+                    continue;
+                };
+                let t = frame.meta.time_us;
+                self.analyse(i, t, rgb, detector, sink, &mut report, on_frame)?;
+                total_frames += 1;
+                let cam = &mut self.cameras[i];
+                cam.frames += 1;
+                if options.max_frames.is_some_and(|m| cam.frames >= m) {
+                    cam.done = Some(format!("stopped after {} frames", cam.frames));
+                }
+            }
+            if !served {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        for cam in &mut self.cameras {
+            for s in cam.analysis.finish() {
+                sink.summary(&s)?;
+                report.summaries += 1;
+            }
+            cam.ingest.stop();
+            report.cameras.insert(
+                cam.analysis.camera().to_owned(),
+                CameraReport {
+                    frames: cam.frames,
+                    frames_dropped: cam.ingest.stats().frames_dropped,
+                    events: cam.events,
+                    ended: cam.done.clone(),
+                },
+            );
+        }
+        report.elapsed_s = started.elapsed().as_secs_f64();
+        report.fps = total_frames as f64 / report.elapsed_s.max(1e-9);
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn analyse(
+        &mut self,
+        i: usize,
+        t: UnixMicros,
+        rgb: &RgbImage,
+        detector: &mut Detector,
+        sink: &mut dyn RecordSink,
+        report: &mut RunReport,
+        on_frame: &mut dyn FnMut(&str, &RgbImage, &FrameAnalysis),
+    ) -> Result<(), PipelineError> {
+        for (signal, roi) in &self.cameras[i].vision {
+            let reading = heads::read_roi(&self.lamps, rgb, *roi);
+            if let Some(s) = self.signals.get_mut(signal) {
+                s.vision_reading(t, lamp_phase(reading.state));
+            }
+        }
+        let mut timelines = BTreeMap::new();
+        for id in self.cameras[i].analysis.signals() {
+            if let Some(s) = self.signals.get_mut(&id) {
+                let timeline = s.timeline(t).map_err(|source| PipelineError::Signal {
+                    signal: id.clone(),
+                    source,
+                })?;
+                timelines.insert(id, timeline);
+            }
+        }
+        let detections: Vec<Detection> = associate_riders(&detector.detect(rgb)?, true);
+        let cam = &mut self.cameras[i];
+        let out = cam.analysis.process(t, &detections, &timelines);
+        for e in &out.events {
+            sink.event(e)?;
+            *report.events_by_type.entry(e.kind.clone()).or_default() += 1;
+            cam.events += 1;
+            tracing::info!(
+                camera = %e.camera, approach = %e.approach, r#type = %e.kind,
+                track = e.track_id, t = e.t, "violation"
+            );
+        }
+        for s in &out.summaries {
+            sink.summary(s)?;
+            report.summaries += 1;
+        }
+        on_frame(cam.analysis.camera(), rgb, &out);
+        Ok(())
+    }
+}
+
+fn lamp_phase(s: LampState) -> Phase {
+    match s {
+        LampState::Red => Phase::Red,
+        LampState::Amber => Phase::Amber,
+        LampState::Green => Phase::Green,
+        LampState::Unknown => Phase::Unknown,
+    }
+}
