@@ -8,17 +8,13 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use vigil_core::config::{segment, Rule};
+use vigil_core::config::Rule;
 use vigil_core::detection::{BBox, DetectionClass};
-use vigil_core::geometry::Point;
 use vigil_core::image::RgbImage;
-use vigil_core::RoadUserClass;
-use vigil_infer::detector::{Detector, DetectorConfig};
 use vigil_infer::riders::associate_riders;
-use vigil_infer::runtime::SessionOptions;
-use vigil_rules::position::front_point;
-use vigil_rules::{ApproachLines, PhaseTimeline, RedLightConfig, RedLightRule};
-use vigil_track::{Tracker, TrackerConfig};
+use vigil_pipeline::CameraAnalysis;
+use vigil_rules::{ApproachRules, CountsConfig, PhaseTimeline};
+use vigil_track::TrackerConfig;
 use vigil_video::{CameraIngest, IngestConfig, IngestEvent, SourceSpec};
 
 use crate::paths::ModelPaths;
@@ -78,16 +74,9 @@ struct Report {
 }
 
 pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("cannot read config {}", args.config.display()))?;
     let origin = args.config.display().to_string();
     let models = crate::models::Models::load(&args.paths)?;
-    let config = vigil_core::config::check(&origin, &text, Some(&models.manifest.catalog()))?;
-    let base = args
-        .config
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let (config, base) = crate::run_cmd::load_site(&args.config, &models)?;
     let (approach_id, approach) = config
         .approaches
         .iter()
@@ -105,66 +94,31 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
         .context("this evaluation needs the approach's signal as a fixed_time plan")?;
     let labels = read_truth(&args.truth)?;
 
-    let spec = SourceSpec::from_config(&approach.camera, camera, base)?;
+    let spec = SourceSpec::from_config(&approach.camera, camera, &base)?;
     let start_us = spec
         .recorded_at_us
         .context("the evaluation clip needs recorded_at")?;
     let timeline = PhaseTimeline::from_fixed_plan(plan, start_us, start_us + 24 * 3_600_000_000)?;
-    let clearance = approach
-        .clearance_line
-        .as_ref()
-        .context("red_light needs a clearance line")?;
-    let travel = {
-        let t = segment(&approach.travel);
-        t.b - t.a
-    };
-    let lines = ApproachLines {
-        stop: segment(&approach.stop_line),
-        clearance: segment(clearance),
-        travel,
-    };
-    let mut rule = RedLightRule::new(
-        lines,
-        RedLightConfig {
-            grace_us: (approach.grace_s * 1e6) as i64,
-            min_amber_us: (approach.min_amber_s * 1e6) as i64,
-            ..RedLightConfig::default()
-        },
-    );
-    let entry = models
-        .manifest
-        .model(&config.detector.model)
-        .context("detector model")?;
-    let mut detector = Detector::new(
-        models.open(
-            &config.detector.model,
-            SessionOptions::from(&config.detector),
-        )?,
-        entry.labels.clone(),
-        &config.detector.classes,
-        DetectorConfig {
-            input_size: config.detector.input_size,
-            confidence: config.detector.confidence as f32,
-            nms_iou: config.detector.nms_iou as f32,
-            ..DetectorConfig::default()
-        },
+    let rules = ApproachRules::from_config(
+        approach_id,
+        approach,
+        camera.homography.as_ref(),
+        CountsConfig::default(),
     )?;
-    let enforced: Vec<DetectionClass> = approach
-        .enforce_classes
-        .iter()
-        .filter_map(|c| c.parse::<RoadUserClass>().ok())
-        .map(DetectionClass::RoadUser)
-        .collect();
+    let mut analysis = CameraAnalysis::new(&approach.camera, vec![rules], TrackerConfig::default());
+    analysis.set_origin(start_us);
+    let timelines = BTreeMap::from([(signal_id.clone(), timeline)]);
+    let mut detector = crate::run_cmd::open_detector(&models, &config)?;
 
     let ingest = CameraIngest::spawn(
         spec,
         IngestConfig {
-            queue_capacity: 100_000,
+            lossless: true,
+            queue_capacity: 8,
             ..IngestConfig::default()
         },
     );
-    let mut tracker = Tracker::new(TrackerConfig::default());
-    let mut frame_times: Vec<i64> = Vec::new();
+    let mut frames = 0usize;
     // (track, frame) -> box, to report and match where each track was.
     let mut boxes: BTreeMap<(u64, usize), (BBox, DetectionClass)> = BTreeMap::new();
     let mut predictions = Vec::new();
@@ -195,8 +149,8 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
         let Some(rgb) = frame.rgb.as_deref() else {
             continue;
         };
-        let index = frame_times.len();
-        frame_times.push(frame.meta.time_us);
+        let index = frames;
+        frames += 1;
         if args.sheet.is_some() {
             recent.push_back((index, rgb.clone()));
             if recent.len() > 40 {
@@ -204,45 +158,31 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
             }
         }
         let detections = associate_riders(&detector.detect(rgb)?, true);
-        let road_users: Vec<_> = detections
-            .into_iter()
-            .filter(|d| enforced.contains(&d.class))
-            .collect();
-        for track in tracker.update(frame.meta.time_us, &road_users) {
+        let out = analysis.process(frame.meta.time_us, &detections, &timelines);
+        for track in out.tracks.iter().filter(|t| t.matched) {
             boxes.insert((track.id, index), (track.bbox, track.class));
-            if !track.matched {
-                continue;
+        }
+        for e in out.events.iter().filter(|e| e.kind == "red_light") {
+            let stop_frame = e.frame_stop_line.unwrap_or(index);
+            if let Some((_, img)) = recent.iter().find(|(i, _)| *i == stop_frame) {
+                tiles.push(event_tile(
+                    img,
+                    &approach_lines(approach),
+                    &boxes,
+                    e.track_id,
+                    stop_frame,
+                ));
             }
-            let front = front_point(&track.bbox, track.class, travel);
-            let rear = Point::new(
-                f64::from(track.bbox.x1 + track.bbox.x2) / 2.0,
-                f64::from(track.bbox.y2),
-            );
-            if let Some(v) = rule.observe(track.id, frame.meta.time_us, front, rear, &timeline) {
-                let stop_frame = frame_times.partition_point(|&t| t < v.t_stop_us).min(index);
-                let b = boxes
-                    .get(&(track.id, stop_frame))
-                    .map_or(track.bbox, |(b, _)| *b);
-                if let Some((_, img)) = recent.iter().find(|(i, _)| *i == stop_frame) {
-                    tiles.push(event_tile(
-                        img,
-                        &approach_lines(approach),
-                        &boxes,
-                        track.id,
-                        stop_frame,
-                    ));
-                }
-                predictions.push(Prediction {
-                    track_id: track.id,
-                    class: format!("{:?}", track.class),
-                    frame_stop_line: stop_frame,
-                    t_stop_line: (v.t_stop_us - start_us) as f64 / 1e6,
-                    t_clearance: (v.t_clear_us - start_us) as f64 / 1e6,
-                    time_into_red: v.time_into_red_us as f64 / 1e6,
-                    bbox_at_stop_line: [b.x1, b.y1, b.width(), b.height()],
-                    matched: None,
-                });
-            }
+            predictions.push(Prediction {
+                track_id: e.track_id,
+                class: e.class.clone(),
+                frame_stop_line: stop_frame,
+                t_stop_line: e.t_stop_line.unwrap_or(e.t),
+                t_clearance: e.t_clearance.unwrap_or(e.t),
+                time_into_red: e.time_into_red.unwrap_or_default(),
+                bbox_at_stop_line: e.bbox_at_stop_line.unwrap_or_default(),
+                matched: None,
+            });
         }
         bar.inc(1);
     }
@@ -301,7 +241,7 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
     let tp = found.len();
     let report = Report {
         config: origin,
-        frames: frame_times.len(),
+        frames,
         violations_labelled: yes.len(),
         recall: tp as f64 / yes.len().max(1) as f64,
         precision: tp as f64 / (tp + false_positives).max(1) as f64,
