@@ -95,9 +95,12 @@ demo() {
   "$vigil" bench detect --input tests/fixtures/detector/motorway-300.png --iterations 5
   say "demo: ingest the demo camera (decode, RGB, 5 s packet ring) against the ffmpeg command"
   "$vigil" bench decode --input demo/motorway-a40.mp4
+  say "demo: run the site: detect, track, signal plan and rules on the demo stream (vigil run)"
+  "$vigil" run --config configs/demo.toml --events-out var/demo/events.jsonl --summary-out var/demo/summary.jsonl --summary-period-s 10
   say "demo: done"
   skip "Calibration overlay: var/demo/calibration-footbridge.png"
-  skip "The full pipeline (tracking, rules and evidence on the demo stream) joins this demo with \`vigil run\`."
+  skip "Violations, one JSON object per line: var/demo/events.jsonl; counts and queues: var/demo/summary.jsonl"
+  skip "Evidence packages and the review UI join this demo when they land."
 }
 
 lint() {

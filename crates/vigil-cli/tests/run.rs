@@ -58,14 +58,20 @@ fn events_out_holds_one_consistent_record_per_red_light_run() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("footbridge") && stdout.contains("150"), "{stdout}");
+    assert!(
+        stdout.contains("footbridge") && stdout.contains("150"),
+        "{stdout}"
+    );
 
     let text = std::fs::read_to_string(&events).expect("events file");
     let records: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
-    assert!(!records.is_empty(), "no red-light run found in 5 s of red:\n{stdout}");
+    assert!(
+        !records.is_empty(),
+        "no red-light run found in 5 s of red:\n{stdout}"
+    );
     for r in &records {
         for field in [
             "type",
@@ -93,7 +99,10 @@ fn events_out_holds_one_consistent_record_per_red_light_run() {
         assert!((into_red - (t_stop - 1.0)).abs() < 1e-3, "{r}");
         assert!(t_clear > t_stop, "{r}");
         let frame = r["frame_stop_line"].as_f64().expect("frame");
-        assert!((frame - t_stop * 30.0).abs() <= 1.0, "frame and time disagree: {r}");
+        assert!(
+            (frame - t_stop * 30.0).abs() <= 1.0,
+            "frame and time disagree: {r}"
+        );
         let b: Vec<f64> = r["bbox_at_stop_line"]
             .as_array()
             .expect("bbox")
@@ -101,9 +110,15 @@ fn events_out_holds_one_consistent_record_per_red_light_run() {
             .filter_map(serde_json::Value::as_f64)
             .collect();
         assert_eq!(b.len(), 4, "{r}");
-        assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[0] + b[2] <= 961.0 && b[1] + b[3] <= 541.0, "{r}");
+        assert!(
+            b[0] >= 0.0 && b[1] >= 0.0 && b[0] + b[2] <= 961.0 && b[1] + b[3] <= 541.0,
+            "{r}"
+        );
     }
-    let mut ids: Vec<u64> = records.iter().filter_map(|r| r["track_id"].as_u64()).collect();
+    let mut ids: Vec<u64> = records
+        .iter()
+        .filter_map(|r| r["track_id"].as_u64())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), records.len(), "one event per track");
@@ -120,7 +135,10 @@ fn events_out_holds_one_consistent_record_per_red_light_run() {
         .flat_map(|s| s["lanes"].as_array().cloned().unwrap_or_default())
         .filter_map(|l| l["total"].as_u64())
         .sum();
-    assert!(counted as usize >= records.len(), "every runner crossed the line and was counted");
+    assert!(
+        counted as usize >= records.len(),
+        "every runner crossed the line and was counted"
+    );
     assert!(summaries[1]["red_s"].as_f64().expect("red_s") > 1.9);
 }
 
