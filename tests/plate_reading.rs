@@ -8,7 +8,7 @@ use std::process::Command;
 
 use vigil_core::image::RgbImage;
 use vigil_infer::model::OnnxModel;
-use vigil_infer::ocr::TextRecogniser;
+use vigil_infer::ocr::{Alphabet, TextRecogniser};
 use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
 use vigil_infer::runtime::{Runtime, SessionOptions};
 use vigil_infer::text_detector::{plate_region, TextDetector, TextDetectorConfig};
@@ -33,13 +33,32 @@ fn open(name: &str) -> OnnxModel {
     OnnxModel::open(runtime, name, &models.join(&entry.file), options).expect("model")
 }
 
-fn reader() -> PlateReader {
-    let model = open("ppocrv6-rec-small");
-    let chars = TextRecogniser::metadata_characters(&model);
-    PlateReader::new(
-        TextRecogniser::new(model, chars, None).expect("recogniser"),
-        PlateReaderConfig::default(),
+fn recogniser(alphabet: Alphabet) -> TextRecogniser {
+    let name = "ppocrv6-rec-small";
+    let manifest = Manifest::load(&root().join("models/manifest.toml")).expect("manifest");
+    let models = root().join("models");
+    vigil_infer::store::require(&manifest, &models, &["onnxruntime", name])
+        .expect("models fetched");
+    let runtime = Runtime::load(&models.join(&manifest.runtime.file)).expect("runtime");
+    let entry = manifest.model(name).expect("entry");
+    let options = SessionOptions {
+        threads: 2,
+        ..SessionOptions::default()
+    };
+    TextRecogniser::open(
+        runtime,
+        name,
+        &models.join(&entry.file),
+        None,
+        options,
+        alphabet,
     )
+    .expect("recogniser")
+}
+
+/// The reader as Vigil runs it: the recogniser's head cut to plate characters.
+fn reader() -> PlateReader {
+    PlateReader::new(recogniser(Alphabet::Plate), PlateReaderConfig::default())
 }
 
 /// A grey "vehicle" 320x240 with a white plate drawn by ffmpeg's drawtext.
@@ -127,4 +146,110 @@ fn a_two_line_motorbike_plate_is_found_split_and_read() {
         .plate()
         .unwrap_or_else(|| panic!("unreadable: {reading:?}"));
     assert_eq!(plate.canonical(), "29-B1 234.56");
+}
+
+/// Plate crops rendered like real ones: dark text on white, black on
+/// yellow, white on blue, and a two-line motorbike plate.
+fn plate_crops(dir: &Path) -> Vec<RgbImage> {
+    let crop =
+        |img: RgbImage, (x, y, w, h): (i64, i64, i64, i64)| img.crop(x, y, w, h).expect("crop");
+    vec![
+        crop(
+            render(
+                dir,
+                "p1",
+                (90, 150, 150, 36),
+                &[("30A-123.45", 97, 156, 24)],
+            ),
+            (90, 150, 150, 36),
+        ),
+        crop(
+            render(
+                dir,
+                "p2",
+                (60, 100, 200, 44),
+                &[("51F-882.70", 70, 108, 30)],
+            ),
+            (60, 100, 200, 44),
+        ),
+        crop(
+            render(
+                dir,
+                "p3",
+                (80, 120, 170, 40),
+                &[("29LD-046.89", 86, 127, 24)],
+            ),
+            (80, 120, 170, 40),
+        ),
+        crop(
+            render(
+                dir,
+                "p4",
+                (112, 128, 108, 64),
+                &[("59-H1", 132, 132, 24), ("686.79", 122, 162, 24)],
+            ),
+            (112, 128, 108, 64),
+        ),
+    ]
+}
+
+/// Pruning the head to plate characters changes nothing a plate reading
+/// uses: the same text from every line, and at every time step the kept
+/// classes' probabilities are the full head's renormalised over them.
+#[test]
+fn the_plate_head_reads_like_the_full_head() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let crops = plate_crops(dir.path());
+    let mut full = recogniser(Alphabet::Full);
+    let mut plate = recogniser(Alphabet::Plate);
+    assert_eq!(full.symbols().len(), 18_710);
+    assert!(
+        (40..200).contains(&plate.symbols().len()),
+        "{} classes kept",
+        plate.symbols().len()
+    );
+    let kept = plate.source_classes().to_vec();
+    for (i, &j) in kept.iter().enumerate() {
+        assert_eq!(plate.symbols()[i], full.symbols()[j]);
+    }
+    let mut lines = Vec::new();
+    for crop in &crops {
+        if crop.width as f32 / crop.height as f32
+            >= PlateReaderConfig::default().two_line_max_aspect
+        {
+            lines.push(crop.clone());
+        } else {
+            let (top, bottom) = vigil_infer::plate_reader::split_lines(crop);
+            lines.extend([top, bottom]);
+        }
+    }
+    let refs: Vec<&RgbImage> = lines.iter().collect();
+    let (a, b) = (
+        full.recognise(&refs).expect("full"),
+        plate.recognise(&refs).expect("plate"),
+    );
+    let texts: Vec<&str> = a.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, b.iter().map(|l| l.text.as_str()).collect::<Vec<_>>());
+    assert!(texts.contains(&"30A-123.45"), "{texts:?}");
+    let (pa, pb) = (
+        full.probabilities(&refs).expect("full"),
+        plate.probabilities(&refs).expect("plate"),
+    );
+    let (cf, cp) = (full.symbols().len(), plate.symbols().len());
+    let mut worst = 0.0f32;
+    for (fa, fb) in pa.iter().zip(&pb) {
+        assert_eq!(fa.len() / cf, fb.len() / cp, "same time steps");
+        for (step_full, step_plate) in fa.chunks_exact(cf).zip(fb.chunks_exact(cp)) {
+            let kept_mass: f32 = kept.iter().map(|&j| step_full[j]).sum();
+            assert!(
+                kept_mass > 0.99,
+                "the dropped classes held {}",
+                1.0 - kept_mass
+            );
+            for (i, &j) in kept.iter().enumerate() {
+                worst = worst.max((step_full[j] / kept_mass - step_plate[i]).abs());
+            }
+        }
+    }
+    assert!(worst < 1e-4, "probabilities differ by up to {worst}");
 }

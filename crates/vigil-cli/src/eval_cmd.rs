@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use vigil_infer::ocr::Alphabet;
 use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
 use vigil_infer::runtime::SessionOptions;
 use vigil_plate::PlateReading;
@@ -41,6 +42,10 @@ pub enum EvalCommand {
         /// Evaluate only the first N labelled crops.
         #[arg(long)]
         limit: Option<usize>,
+        /// Keep the recogniser's whole output head (every class it was
+        /// trained with) instead of cutting it down to plate characters.
+        #[arg(long)]
+        full_head: bool,
         #[command(flatten)]
         paths: ModelPaths,
     },
@@ -116,15 +121,23 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             recogniser,
             threads,
             limit,
+            full_head,
             paths,
-        } => plates(
-            &dataset,
-            json.as_deref(),
-            &recogniser,
-            threads,
-            limit,
-            &paths,
-        ),
+        } => {
+            let alphabet = if full_head {
+                Alphabet::Full
+            } else {
+                Alphabet::Plate
+            };
+            plates(
+                &dataset,
+                json.as_deref(),
+                (&recogniser, alphabet),
+                threads,
+                limit,
+                &paths,
+            )
+        }
         EvalCommand::Detect(args) => crate::eval_detect::run(&args),
         EvalCommand::Violations(args) => crate::eval_violations::run(&args),
         EvalCommand::Lights { dataset, json } => lights(&dataset, json.as_deref()),
@@ -176,6 +189,8 @@ struct FormatScore {
 struct PlateReport {
     dataset: String,
     recogniser: String,
+    /// `plate` (output head cut down to plate characters) or `full`.
+    head: &'static str,
     count: usize,
     exact_accuracy: f64,
     char_accuracy: f64,
@@ -191,7 +206,7 @@ struct PlateReport {
 fn plates(
     dataset: &Path,
     json: Option<&Path>,
-    recogniser: &str,
+    (recogniser, alphabet): (&str, Alphabet),
     threads: usize,
     limit: Option<usize>,
     paths: &ModelPaths,
@@ -209,7 +224,7 @@ fn plates(
         ..SessionOptions::default()
     };
     let mut reader = PlateReader::new(
-        models.recogniser(recogniser, options)?,
+        models.recogniser(recogniser, options, alphabet)?,
         PlateReaderConfig::default(),
     );
     let bar = ProgressBar::new(rows.len() as u64).with_style(
@@ -278,6 +293,10 @@ fn plates(
     let report = PlateReport {
         dataset: dataset.display().to_string(),
         recogniser: recogniser.to_owned(),
+        head: match alphabet {
+            Alphabet::Full => "full",
+            Alphabet::Plate => "plate",
+        },
         count: n,
         exact_accuracy: exact as f64 / n as f64,
         char_accuracy: char_sum.max(0.0) / n as f64,
@@ -289,8 +308,8 @@ fn plates(
         errors,
     };
     println!(
-        "{} ({} plates, recogniser {})",
-        report.dataset, n, report.recogniser
+        "{} ({} plates, recogniser {}, {} head)",
+        report.dataset, n, report.recogniser, report.head
     );
     println!(
         "  exact match      {:>7.2}%  ({exact}/{n})",

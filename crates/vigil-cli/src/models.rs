@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use vigil_infer::model::OnnxModel;
-use vigil_infer::ocr::TextRecogniser;
+use vigil_infer::ocr::{Alphabet, TextRecogniser};
 use vigil_infer::runtime::{Runtime, SessionOptions};
 use vigil_infer::{store, Manifest};
 
@@ -45,20 +45,30 @@ impl Models {
         )?)
     }
 
-    /// A text recogniser with its character list (metadata or dictionary file).
+    /// A text recogniser with its character list (metadata or dictionary
+    /// file), its output head cut down to `alphabet` (see
+    /// [`vigil_infer::ctc_head`]).
     pub fn recogniser(
         &self,
         name: &str,
         options: SessionOptions,
+        alphabet: Alphabet,
     ) -> anyhow::Result<TextRecogniser> {
-        let model = self.open(name, options)?;
-        let entry = self.manifest.model(name).context("recogniser entry")?;
-        let dict = entry
-            .charset
-            .as_ref()
-            .map(|c| self.paths.models_dir().join(&c.file));
-        let metadata = TextRecogniser::metadata_characters(&model);
-        Ok(TextRecogniser::new(model, metadata, dict.as_deref())?)
+        let entry = self
+            .manifest
+            .model(name)
+            .with_context(|| format!("no model {name:?} in {}", self.paths.manifest.display()))?;
+        let dir = self.paths.models_dir();
+        store::require(&self.manifest, &dir, &[name])?;
+        let dict = entry.charset.as_ref().map(|c| dir.join(&c.file));
+        Ok(TextRecogniser::open(
+            self.runtime,
+            name,
+            &dir.join(&entry.file),
+            dict.as_deref(),
+            options,
+            alphabet,
+        )?)
     }
 }
 

@@ -13,6 +13,8 @@ pub enum InferError {
     Shape { model: String, message: String },
     #[error("model {model}: inference failed: {message}")]
     Run { model: String, message: String },
+    #[error("model {model}: cannot prune its output head: {message}")]
+    Prune { model: String, message: String },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }

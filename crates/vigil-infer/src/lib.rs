@@ -5,6 +5,7 @@
 //! arrive here with the inference work; the crate never knows about tracks
 //! or rules.
 
+pub mod ctc_head;
 pub mod detector;
 mod error;
 pub mod letterbox;
@@ -12,6 +13,7 @@ pub mod lights;
 pub mod manifest;
 pub mod model;
 pub mod ocr;
+pub mod onnx_proto;
 pub mod plate_reader;
 mod resample;
 pub mod riders;

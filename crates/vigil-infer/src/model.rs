@@ -27,6 +27,23 @@ impl OnnxModel {
         options: SessionOptions,
     ) -> Result<Self, InferError> {
         let (session, provider) = runtime.session(path, options)?;
+        Self::wrap(session, provider, name)
+    }
+
+    /// Opens a model held in memory (e.g. edited after reading `path`, which
+    /// names it in messages).
+    pub fn from_memory(
+        runtime: &Runtime,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+        options: SessionOptions,
+    ) -> Result<Self, InferError> {
+        let (session, provider) = runtime.session_from_memory(path, bytes, options)?;
+        Self::wrap(session, provider, name)
+    }
+
+    fn wrap(session: Session, provider: Provider, name: &str) -> Result<Self, InferError> {
         let input = session.inputs().first().ok_or_else(|| InferError::Shape {
             model: name.to_owned(),
             message: "the model has no inputs".into(),

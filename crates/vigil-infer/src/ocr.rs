@@ -9,8 +9,12 @@ use std::path::Path;
 
 use vigil_core::image::RgbImage;
 
+use prost::Message;
+
+use crate::ctc_head;
 use crate::model::OnnxModel;
 use crate::resample::resize_planar;
+use crate::runtime::{Runtime, SessionOptions};
 use crate::InferError;
 
 /// Height every recogniser input is scaled to.
@@ -38,10 +42,41 @@ impl RecognisedLine {
     }
 }
 
+/// The classes a recogniser keeps of its model's output head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Alphabet {
+    /// Every class the model was trained with.
+    Full,
+    /// What a plate can show, and the common marks around it: printable
+    /// ASCII (letters, digits, `-`, `.`, and the other punctuation, so a
+    /// stray mark is still read as a mark, not forced onto a letter), `Đ`,
+    /// the dash and dot look-alikes `vigil-plate` reads as separators, and
+    /// white space. The CTC blank and the final space class are always kept.
+    /// On PP-OCRv6 small this keeps 103 of 18,710 classes.
+    #[default]
+    Plate,
+}
+
+impl Alphabet {
+    /// Whether a class with this symbol is kept.
+    pub fn keeps(self, symbol: &str) -> bool {
+        match self {
+            Alphabet::Full => true,
+            Alphabet::Plate => symbol.chars().all(|c| {
+                c.is_ascii_graphic()
+                    || c.is_whitespace()
+                    || matches!(c, 'Đ' | 'đ' | '\u{00B7}' | '\u{2010}'..='\u{2015}')
+            }),
+        }
+    }
+}
+
 pub struct TextRecogniser {
     model: OnnxModel,
     /// Symbol for each class index; index 0 is the CTC blank.
     symbols: Vec<String>,
+    /// For each class, its index in the model file's own output head.
+    source_classes: Vec<usize>,
 }
 
 impl TextRecogniser {
@@ -53,28 +88,80 @@ impl TextRecogniser {
         metadata_chars: Option<String>,
         dict: Option<&Path>,
     ) -> Result<Self, InferError> {
-        let text = match (metadata_chars, dict) {
-            (Some(t), _) => t,
-            (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| InferError::Load {
+        let symbols = symbol_list(&character_text(metadata_chars, dict, model.name())?);
+        Ok(Self::with_symbols(model, symbols))
+    }
+
+    /// Opens the recogniser at `path` keeping only the classes of
+    /// `alphabet`: the model's output head is cut down in memory (see
+    /// [`crate::ctc_head`]) before the session is made, which saves most of
+    /// the head's time. The character list comes from the model's metadata
+    /// key `character` or from `dict`, as in [`TextRecogniser::new`].
+    pub fn open(
+        runtime: &Runtime,
+        name: &str,
+        path: &Path,
+        dict: Option<&Path>,
+        options: SessionOptions,
+        alphabet: Alphabet,
+    ) -> Result<Self, InferError> {
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => InferError::ModelMissing(path.to_owned()),
+            _ => InferError::Load {
                 model: path.to_owned(),
-                message: format!("cannot read the character list: {e}"),
-            })?,
-            (None, None) => {
-                return Err(InferError::Shape {
-                    model: model.name().to_owned(),
-                    message:
-                        "no character list: neither metadata `character` nor a dictionary file"
-                            .into(),
-                })
-            }
-        };
-        let mut symbols = vec![String::new()];
-        symbols.extend(text.lines().map(str::to_owned));
-        while symbols.last().is_some_and(String::is_empty) && symbols.len() > 1 {
-            symbols.pop();
+                message: e.to_string(),
+            },
+        })?;
+        let mut proto = ctc_head::decode(&bytes, name)?;
+        let metadata = ctc_head::metadata(&proto, "character").map(str::to_owned);
+        let symbols = symbol_list(&character_text(metadata, dict, name)?);
+        if alphabet == Alphabet::Full {
+            let model = OnnxModel::from_memory(runtime, name, path, &bytes, options)?;
+            return Ok(Self::with_symbols(model, symbols));
         }
-        symbols.push(" ".into());
-        Ok(Self { model, symbols })
+        drop(bytes);
+        let classes = ctc_head::head_classes(&proto, name)?;
+        if classes != symbols.len() {
+            return Err(InferError::Shape {
+                model: name.to_owned(),
+                message: format!(
+                    "the output head has {classes} classes but the character list gives {}",
+                    symbols.len()
+                ),
+            });
+        }
+        let last = symbols.len() - 1;
+        let keep: Vec<usize> = (0..symbols.len())
+            .filter(|&i| i == 0 || i == last || alphabet.keeps(&symbols[i]))
+            .collect();
+        ctc_head::prune_head(&mut proto, name, &keep)?;
+        let edited = proto.encode_to_vec();
+        drop(proto);
+        let model = OnnxModel::from_memory(runtime, name, path, &edited, options)?;
+        Ok(Self {
+            model,
+            symbols: keep.iter().map(|&i| symbols[i].clone()).collect(),
+            source_classes: keep,
+        })
+    }
+
+    fn with_symbols(model: OnnxModel, symbols: Vec<String>) -> Self {
+        Self {
+            model,
+            source_classes: (0..symbols.len()).collect(),
+            symbols,
+        }
+    }
+
+    /// The symbol of each output class; index 0 is the CTC blank.
+    pub fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
+    /// For each output class, its index in the model file's own head (the
+    /// identity unless the head was pruned).
+    pub fn source_classes(&self) -> &[usize] {
+        &self.source_classes
     }
 
     /// Reads the character list from the model's metadata, if present.
@@ -88,8 +175,43 @@ impl TextRecogniser {
 
     /// Recognises several line images in one run (padded to the widest).
     pub fn recognise(&mut self, lines: &[&RgbImage]) -> Result<Vec<RecognisedLine>, InferError> {
+        let n = lines.len();
+        let symbols = self.symbols.clone();
+        self.run(lines, |steps, classes, data| {
+            (0..n)
+                .map(|i| {
+                    ctc_greedy(
+                        &data[i * steps * classes..(i + 1) * steps * classes],
+                        classes,
+                        &symbols,
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// The class probabilities of each line, `steps x classes` row-major
+    /// (classes in [`TextRecogniser::symbols`] order), for the same batched
+    /// run as [`TextRecogniser::recognise`].
+    pub fn probabilities(&mut self, lines: &[&RgbImage]) -> Result<Vec<Vec<f32>>, InferError> {
+        let n = lines.len();
+        self.run(lines, |steps, classes, data| {
+            let len = steps * classes;
+            (0..n)
+                .map(|i| data[i * len..(i + 1) * len].to_vec())
+                .collect()
+        })
+    }
+
+    /// Runs the lines as one batch (padded to the widest) and hands
+    /// `(steps, classes, probabilities)` to `read`.
+    fn run<R: Default>(
+        &mut self,
+        lines: &[&RgbImage],
+        read: impl FnOnce(usize, usize, &[f32]) -> R,
+    ) -> Result<R, InferError> {
         if lines.is_empty() {
-            return Ok(Vec::new());
+            return Ok(R::default());
         }
         let widths: Vec<usize> = lines.iter().map(|l| target_width(l)).collect();
         let batch_w = widths.iter().copied().max().unwrap_or(WIDTH_STEP);
@@ -100,7 +222,7 @@ impl TextRecogniser {
             resize_normalise(line, w, batch_w, chunk);
         }
         let shape = [lines.len(), 3, LINE_HEIGHT, batch_w];
-        let symbols = &self.symbols;
+        let classes_expected = self.symbols.len();
         let name = self.model.name().to_owned();
         let n = lines.len();
         self.model.run_f32(&shape, input, |outputs| {
@@ -109,31 +231,57 @@ impl TextRecogniser {
                 message: "no output".into(),
             })?;
             let (steps, classes) = match out_shape.as_slice() {
-                [b, t, c] if *b as usize == n && *c as usize == symbols.len() => {
+                [b, t, c]
+                    if *b as usize == n
+                        && *c as usize == classes_expected
+                        && data.len() == n * (*t as usize) * classes_expected =>
+                {
                     (*t as usize, *c as usize)
                 }
                 other => {
                     return Err(InferError::Shape {
                         model: name.clone(),
                         message: format!(
-                            "output {other:?} does not match [{n}, T, {}] for its {} characters",
-                            symbols.len(),
-                            symbols.len() - 2
+                            "output {other:?} does not match [{n}, T, {classes_expected}] for its {} characters",
+                            classes_expected.saturating_sub(2)
                         ),
                     })
                 }
             };
-            Ok((0..n)
-                .map(|i| {
-                    ctc_greedy(
-                        &data[i * steps * classes..(i + 1) * steps * classes],
-                        classes,
-                        symbols,
-                    )
-                })
-                .collect())
+            Ok(read(steps, classes, data))
         })
     }
+}
+
+/// The character list from the model's metadata, or else from `dict`.
+fn character_text(
+    metadata: Option<String>,
+    dict: Option<&Path>,
+    model: &str,
+) -> Result<String, InferError> {
+    match (metadata, dict) {
+        (Some(t), _) => Ok(t),
+        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| InferError::Load {
+            model: path.to_owned(),
+            message: format!("cannot read the character list: {e}"),
+        }),
+        (None, None) => Err(InferError::Shape {
+            model: model.to_owned(),
+            message: "no character list: neither metadata `character` nor a dictionary file".into(),
+        }),
+    }
+}
+
+/// Class symbols from a character list (one per line): the CTC blank
+/// first, then the characters, then a space as the last class.
+fn symbol_list(text: &str) -> Vec<String> {
+    let mut symbols = vec![String::new()];
+    symbols.extend(text.lines().map(str::to_owned));
+    while symbols.last().is_some_and(String::is_empty) && symbols.len() > 1 {
+        symbols.pop();
+    }
+    symbols.push(" ".into());
+    symbols
 }
 
 /// Width after scaling to `LINE_HEIGHT`, rounded up to the model's stride.
@@ -219,6 +367,24 @@ mod tests {
         let line = ctc_greedy(&probs, 5, &syms());
         assert_eq!(line.text, "AA1B");
         assert_eq!(line.char_confidences, vec![0.9, 0.7, 0.6, 0.5]);
+    }
+
+    #[test]
+    fn the_plate_alphabet_keeps_plate_characters_and_marks() {
+        for kept in [
+            "A", "z", "0", "9", "-", ".", ":", " ", "Đ", "đ", "·", "\u{2013}", "\u{3000}",
+        ] {
+            assert!(Alphabet::Plate.keeps(kept), "{kept:?}");
+        }
+        for dropped in ["中", "あ", "é", "Ö", "₫", "A中"] {
+            assert!(!Alphabet::Plate.keeps(dropped), "{dropped:?}");
+            assert!(Alphabet::Full.keeps(dropped), "{dropped:?}");
+        }
+    }
+
+    #[test]
+    fn the_symbol_list_is_blank_characters_space() {
+        assert_eq!(symbol_list("a\nb\n\n"), vec!["", "a", "b", " "]);
     }
 
     #[test]

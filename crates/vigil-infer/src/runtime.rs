@@ -109,8 +109,28 @@ impl Runtime {
         if !model.exists() {
             return Err(InferError::ModelMissing(model.to_owned()));
         }
+        self.open(ModelSource::File(model), model, options)
+    }
+
+    /// [`Runtime::session`] for a model already in memory (e.g. edited after
+    /// loading); `label` names it in messages.
+    pub fn session_from_memory(
+        &self,
+        label: &Path,
+        bytes: &[u8],
+        options: SessionOptions,
+    ) -> Result<(Session, Provider), InferError> {
+        self.open(ModelSource::Memory(bytes), label, options)
+    }
+
+    fn open(
+        &self,
+        source: ModelSource<'_>,
+        model: &Path,
+        options: SessionOptions,
+    ) -> Result<(Session, Provider), InferError> {
         if options.provider != ExecutionProvider::Cpu {
-            match self.gpu_session(model, options) {
+            match self.gpu_session(source, options) {
                 Ok(session) => return Ok((session, Provider::from(options.provider))),
                 Err(reason) => tracing::warn!(
                     model = %model.display(),
@@ -121,7 +141,7 @@ impl Runtime {
         }
         let session = self
             .builder(options)
-            .and_then(|mut b| b.commit_from_file(model).map_err(|e| e.to_string()))
+            .and_then(|mut b| source.commit(&mut b))
             .map_err(|message| InferError::Load {
                 model: model.to_owned(),
                 message,
@@ -146,7 +166,11 @@ impl Runtime {
     }
 
     #[allow(unused_variables)]
-    fn gpu_session(&self, model: &Path, options: SessionOptions) -> Result<Session, String> {
+    fn gpu_session(
+        &self,
+        source: ModelSource<'_>,
+        options: SessionOptions,
+    ) -> Result<Session, String> {
         let provider: ort::ep::ExecutionProviderDispatch = match options.provider {
             ExecutionProvider::Cpu => return Err("CPU requested".into()),
             #[cfg(feature = "cuda")]
@@ -167,8 +191,28 @@ impl Runtime {
                 .builder(options)?
                 .with_execution_providers([provider])
                 .map_err(|e| e.to_string())?;
-            builder.commit_from_file(model).map_err(|e| e.to_string())
+            source.commit(&mut builder)
         }
+    }
+}
+
+/// Where a session's model comes from.
+#[derive(Clone, Copy)]
+enum ModelSource<'a> {
+    File(&'a Path),
+    Memory(&'a [u8]),
+}
+
+impl ModelSource<'_> {
+    fn commit(
+        self,
+        builder: &mut ort::session::builder::SessionBuilder,
+    ) -> Result<Session, String> {
+        match self {
+            ModelSource::File(path) => builder.commit_from_file(path),
+            ModelSource::Memory(bytes) => builder.commit_from_memory(bytes),
+        }
+        .map_err(|e| e.to_string())
     }
 }
 
