@@ -10,6 +10,7 @@ mod config_cmd;
 mod eval_cmd;
 mod eval_detect;
 mod eval_violations;
+mod evidence_cmd;
 mod models;
 mod models_cmd;
 mod paths;
@@ -34,7 +35,8 @@ const EXIT_ERROR: u8 = 2;
     after_help = "\
 Exit status:
   0  success
-  1  the command ran and found a problem (invalid config, missing or corrupt model)
+  1  the command ran and found a problem (invalid config, missing or corrupt model,
+     an evidence package that does not verify)
   2  the command could not run (bad arguments, unreadable file, failed download)
 
 Logging: set RUST_LOG (e.g. RUST_LOG=debug, RUST_LOG=vigil_infer=trace); logs go to stderr."
@@ -53,6 +55,18 @@ enum Command {
         after_help = "Example:\n  vigil run --config configs/demo.toml --events-out var/events.jsonl --summary-out var/summary.jsonl\n\nSIGINT or SIGTERM stops taking frames; everything analysed so far is written.\nFile inputs replay every frame and report times from the start of the input (t = 0)."
     )]
     Run(run_cmd::RunArgs),
+    /// Create this device's signing key pair (Ed25519) for evidence packages.
+    #[command(
+        after_help = "Example:\n  vigil keygen --device-id edge-langson-0001 --out /var/lib/vigil/device.key"
+    )]
+    Keygen(evidence_cmd::KeygenArgs),
+    /// Verify evidence packages offline: schema, file hashes, signature,
+    /// and the per-camera chain (gaps, reordering, replays). Exit 0 when all
+    /// are valid, 1 otherwise.
+    #[command(
+        after_help = "Example:\n  vigil verify var/spool/delivered/cam-1 --pubkey device.key.pub\n  vigil verify package.tar --keyring registered-devices.txt"
+    )]
+    Verify(evidence_cmd::VerifyArgs),
     /// Fetch, verify and list the ONNX models and the ONNX Runtime library.
     #[command(subcommand)]
     Models(models_cmd::ModelsCommand),
@@ -86,6 +100,8 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(&args),
+        Command::Keygen(args) => evidence_cmd::keygen(&args),
+        Command::Verify(args) => evidence_cmd::verify(&args),
         Command::Models(cmd) => models_cmd::run(cmd),
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Bench(cmd) => bench_cmd::run(cmd),
