@@ -8,8 +8,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use vigil_core::config::SiteConfig;
 use vigil_infer::detector::{Detector, DetectorConfig};
+use vigil_infer::plate_reader::{PlateReader, PlateReaderConfig};
 use vigil_infer::runtime::SessionOptions;
-use vigil_pipeline::{JsonlSink, RunOptions, SiteRun};
+use vigil_infer::text_detector::{TextDetector, TextDetectorConfig};
+use vigil_pipeline::{JsonlSink, PlateStage, RunOptions, SiteRun};
 
 use crate::models::Models;
 use crate::paths::ModelPaths;
@@ -87,10 +89,36 @@ pub fn open_detector(models: &Models, config: &SiteConfig) -> anyhow::Result<Det
     )?)
 }
 
+/// The site's plate models: text detector (locates the plate in a vehicle
+/// crop) and recogniser, each verified first.
+pub fn open_plate_stage(models: &Models, config: &SiteConfig) -> anyhow::Result<PlateStage> {
+    let p = &config.plates;
+    let options = SessionOptions {
+        threads: config.detector.threads,
+        ..SessionOptions::default()
+    };
+    Ok(PlateStage {
+        text_detector: TextDetector::new(
+            models.open(&p.text_detector, options)?,
+            TextDetectorConfig::default(),
+        ),
+        reader: PlateReader::new(
+            models.recogniser(
+                &p.recogniser,
+                options,
+                vigil_infer::ocr::Alphabet::default(),
+            )?,
+            PlateReaderConfig::default(),
+        ),
+        votes: p.votes,
+    })
+}
+
 pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
     let models = Models::load(&args.paths)?;
     let (config, base) = load_site(&args.config, &models)?;
     let mut detector = open_detector(&models, &config)?;
+    let mut plates = open_plate_stage(&models, &config)?;
     anyhow::ensure!(
         args.summary_period_s.is_finite() && args.summary_period_s >= 1.0,
         "--summary-period-s {} must be at least 1 second",
@@ -117,6 +145,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
     bar.set_message("0 violations");
     let report = site.run(
         &mut detector,
+        Some(&mut plates),
         &mut sink,
         &options,
         &STOP,

@@ -8,8 +8,10 @@
 
 pub mod analysis;
 pub mod event;
+pub mod plates;
 pub mod run;
 
 pub use analysis::{CameraAnalysis, FrameAnalysis, Sighting};
 pub use event::{PlateRead, SummaryRecord, ViolationEvent};
+pub use plates::{BestCrops, PlateStage};
 pub use run::{JsonlSink, PipelineError, RecordSink, RunOptions, RunReport, SiteRun};

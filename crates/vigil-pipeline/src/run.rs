@@ -31,6 +31,7 @@ use vigil_video::{CameraIngest, IngestConfig, IngestEvent, SourceSpec, VideoErro
 
 use crate::analysis::{CameraAnalysis, FrameAnalysis};
 use crate::event::{SummaryRecord, ViolationEvent};
+use crate::plates::{BestCrops, PlateStage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -124,7 +125,6 @@ pub struct RunOptions {
     pub tracker: TrackerConfig,
 }
 
-
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CameraReport {
     pub frames: usize,
@@ -150,6 +150,8 @@ struct CameraRun {
     analysis: CameraAnalysis,
     /// Signals read from this camera's frames: (signal id, lamp ROI).
     vision: Vec<(String, [f64; 4])>,
+    /// Each live track's best vehicle crops, for reading its plate.
+    crops: BestCrops,
     /// Why the input ended, once ingest says so.
     ended: Option<String>,
     done: Option<String>,
@@ -253,6 +255,7 @@ impl SiteRun {
                 ingest,
                 analysis,
                 vision,
+                crops: BestCrops::default(),
                 ended: None,
                 done: None,
                 frames: 0,
@@ -306,6 +309,7 @@ impl SiteRun {
     pub fn run(
         &mut self,
         detector: &mut Detector,
+        mut plates: Option<&mut PlateStage>,
         sink: &mut dyn RecordSink,
         options: &RunOptions,
         stop: &AtomicBool,
@@ -347,7 +351,16 @@ impl SiteRun {
                     continue;
                 };
                 let t = frame.meta.time_us;
-                self.analyse(i, t, rgb, detector, sink, &mut report, on_frame)?;
+                self.analyse(
+                    i,
+                    t,
+                    rgb,
+                    detector,
+                    plates.as_deref_mut(),
+                    sink,
+                    &mut report,
+                    on_frame,
+                )?;
                 total_frames += 1;
                 let cam = &mut self.cameras[i];
                 cam.frames += 1;
@@ -387,6 +400,7 @@ impl SiteRun {
         t: UnixMicros,
         rgb: &RgbImage,
         detector: &mut Detector,
+        mut plates: Option<&mut PlateStage>,
         sink: &mut dyn RecordSink,
         report: &mut RunReport,
         on_frame: &mut dyn FnMut(&str, &RgbImage, &FrameAnalysis),
@@ -409,8 +423,17 @@ impl SiteRun {
         }
         let detections: Vec<Detection> = associate_riders(&detector.detect(rgb)?, true);
         let cam = &mut self.cameras[i];
-        let out = cam.analysis.process(t, &detections, &timelines);
-        for e in &out.events {
+        let mut out = cam.analysis.process(t, &detections, &timelines);
+        cam.crops.update(rgb, &out.tracks);
+        for e in &mut out.events {
+            if let Some(stage) = plates.as_deref_mut() {
+                e.plate_read = stage.read(&cam.crops.of(e.track_id))?;
+                e.plate = e
+                    .plate_read
+                    .as_ref()
+                    .filter(|p| p.valid)
+                    .map(|p| p.text.clone());
+            }
             sink.event(e)?;
             *report.events_by_type.entry(e.kind.clone()).or_default() += 1;
             cam.events += 1;

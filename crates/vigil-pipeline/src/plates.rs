@@ -1,0 +1,165 @@
+//! Plates for events: each track's best vehicle crops are kept as it is
+//! tracked; when the track commits a violation, the plate is located in
+//! each crop (text detector), read (recogniser + grammar) and voted.
+//!
+//! Crops, not frames, are kept: a few vehicle crops per track cost tens of
+//! kilobytes, where seconds of full frames per camera would cost hundreds
+//! of megabytes on a small edge box.
+
+use std::collections::BTreeMap;
+
+use vigil_core::detection::BBox;
+use vigil_core::image::RgbImage;
+use vigil_infer::plate_reader::PlateReader;
+use vigil_infer::text_detector::{plate_region, TextDetector};
+use vigil_infer::InferError;
+use vigil_plate::PlateReading;
+use vigil_track::TrackView;
+
+use crate::event::PlateRead;
+
+/// Crops kept per track (the largest boxes seen).
+pub const CROPS_PER_TRACK: usize = 3;
+
+/// A box smaller than this on either side holds no readable plate.
+const MIN_CROP_PX: f32 = 24.0;
+
+/// The models that read plates.
+pub struct PlateStage {
+    pub text_detector: TextDetector,
+    pub reader: PlateReader,
+    /// Reads that vote (the config's `plates.votes`).
+    pub votes: usize,
+}
+
+impl PlateStage {
+    /// Locates and reads the plate in each crop and votes over the reads.
+    /// `None` when no crop showed any plate-shaped text.
+    pub fn read(&mut self, crops: &[RgbImage]) -> Result<Option<PlateRead>, InferError> {
+        let mut reads = Vec::new();
+        for vehicle in crops {
+            let lines = self.text_detector.detect(vehicle)?;
+            let Some(region) = plate_region(&lines, vehicle.width, vehicle.height) else {
+                continue;
+            };
+            let Some(plate) = crop_box(vehicle, &region) else {
+                continue;
+            };
+            let (_, reading) = self.reader.read_plate(&plate)?;
+            reads.push(reading);
+        }
+        if reads.is_empty() {
+            return Ok(None);
+        }
+        let voted = vigil_plate::vote(&reads, self.votes);
+        Ok(Some(match &voted {
+            PlateReading::Read {
+                plate, confidence, ..
+            } => PlateRead {
+                text: plate.canonical(),
+                confidence: *confidence,
+                valid: true,
+                reads: reads.len(),
+            },
+            PlateReading::Unreadable {
+                best_guess,
+                confidence,
+                ..
+            } => PlateRead {
+                text: best_guess.clone(),
+                confidence: *confidence,
+                valid: false,
+                reads: reads.len(),
+            },
+        }))
+    }
+}
+
+fn crop_box(image: &RgbImage, b: &BBox) -> Option<RgbImage> {
+    image.crop(
+        b.x1.floor() as i64,
+        b.y1.floor() as i64,
+        b.width().ceil() as i64,
+        b.height().ceil() as i64,
+    )
+}
+
+/// Each live track's largest vehicle crops so far.
+#[derive(Debug, Default)]
+pub struct BestCrops {
+    tracks: BTreeMap<u64, Vec<(f32, RgbImage)>>,
+}
+
+impl BestCrops {
+    /// Offers this frame's matched tracks; forgets tracks that are gone.
+    pub fn update(&mut self, frame: &RgbImage, tracks: &[TrackView]) {
+        self.tracks
+            .retain(|id, _| tracks.iter().any(|t| t.id == *id));
+        for t in tracks.iter().filter(|t| t.matched) {
+            let b = t.bbox;
+            if b.width() < MIN_CROP_PX || b.height() < MIN_CROP_PX {
+                continue;
+            }
+            let area = b.width() * b.height();
+            let kept = self.tracks.entry(t.id).or_default();
+            if kept.len() >= CROPS_PER_TRACK && kept.iter().all(|(a, _)| *a >= area) {
+                continue;
+            }
+            let Some(crop) = crop_box(frame, &b) else {
+                continue;
+            };
+            kept.push((area, crop));
+            kept.sort_by(|a, b| b.0.total_cmp(&a.0));
+            kept.truncate(CROPS_PER_TRACK);
+        }
+    }
+
+    /// The kept crops of a track, largest first.
+    pub fn of(&self, track_id: u64) -> Vec<RgbImage> {
+        self.tracks
+            .get(&track_id)
+            .map(|v| v.iter().map(|(_, c)| c.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_core::detection::DetectionClass;
+    use vigil_core::RoadUserClass;
+    use vigil_track::TrackState;
+
+    fn track(id: u64, w: f32, matched: bool) -> TrackView {
+        TrackView {
+            id,
+            class: DetectionClass::RoadUser(RoadUserClass::Car),
+            state: TrackState::Confirmed,
+            bbox: BBox {
+                x1: 10.0,
+                y1: 10.0,
+                x2: 10.0 + w,
+                y2: 10.0 + w,
+            },
+            matched,
+            velocity: (0.0, 0.0),
+        }
+    }
+
+    #[test]
+    fn the_largest_crops_are_kept_and_gone_tracks_forgotten() {
+        let frame = RgbImage::from_raw(200, 200, vec![0; 200 * 200 * 3]).expect("frame");
+        let mut crops = BestCrops::default();
+        for w in [30.0, 80.0, 50.0, 40.0, 90.0, 10.0] {
+            crops.update(&frame, &[track(1, w, true), track(2, 60.0, false)]);
+        }
+        let widths: Vec<u32> = crops.of(1).iter().map(|c| c.width).collect();
+        assert_eq!(widths, [90, 80, 50]);
+        assert!(
+            crops.of(2).is_empty(),
+            "unmatched boxes are predictions, not views"
+        );
+        crops.update(&frame, &[track(2, 60.0, true)]);
+        assert!(crops.of(1).is_empty(), "track 1 is gone");
+    }
+}
