@@ -95,12 +95,20 @@ demo() {
   "$vigil" bench detect --input tests/fixtures/detector/motorway-300.png --iterations 5
   say "demo: ingest the demo camera (decode, RGB, 5 s packet ring) against the ffmpeg command"
   "$vigil" bench decode --input demo/motorway-a40.mp4
-  say "demo: run the site: detect, track, signal plan and rules on the demo stream (vigil run)"
+  if [ -f var/demo/device.key ]; then
+    skip "device key var/demo/device.key: present, skipped"
+  else
+    say "demo: create the demo device's signing key"
+    "$vigil" keygen --device-id edge-demo-0001 --out var/demo/device.key
+  fi
+  say "demo: run the site: detect, track, signal plan and rules on the demo stream, evidence packages into the spool (vigil run)"
   "$vigil" run --config configs/demo.toml --events-out var/demo/events.jsonl --summary-out var/demo/summary.jsonl --summary-period-s 10
   say "demo: done"
   skip "Calibration overlay: var/demo/calibration-footbridge.png"
   skip "Violations, one JSON object per line: var/demo/events.jsonl; counts and queues: var/demo/summary.jsonl"
-  skip "Evidence packages and the review UI join this demo when they land."
+  "$vigil" verify var/demo/spool/pending/footbridge --pubkey var/demo/device.key.pub | tail -n 1
+  skip "Evidence packages: var/demo/evidence/footbridge/ (sheet.jpg, stills, clip.mp4), spooled as .tar under var/demo/spool"
+  skip "The review UI joins this demo when the case system lands."
 }
 
 lint() {

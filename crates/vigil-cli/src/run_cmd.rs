@@ -7,11 +7,13 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use vigil_core::config::SiteConfig;
+use vigil_evidence::manifest::ModelRef;
+use vigil_evidence::{DeviceKey, Spool};
 use vigil_infer::detector::{Detector, DetectorConfig};
 use vigil_infer::plate_reader::{PlateReader, PlateReaderConfig};
 use vigil_infer::runtime::SessionOptions;
 use vigil_infer::text_detector::{TextDetector, TextDetectorConfig};
-use vigil_pipeline::{JsonlSink, PlateStage, RunOptions, SiteRun};
+use vigil_pipeline::{EvidenceStage, JsonlSink, PackagingContext, PlateStage, RunOptions, SiteRun};
 
 use crate::models::Models;
 use crate::paths::ModelPaths;
@@ -34,6 +36,9 @@ pub struct RunArgs {
     /// Stop after this many frames per camera.
     #[arg(long)]
     max_frames: Option<usize>,
+    /// Do not build evidence packages (events and summaries only).
+    #[arg(long)]
+    no_evidence: bool,
     #[command(flatten)]
     paths: ModelPaths,
 }
@@ -114,6 +119,112 @@ pub fn open_plate_stage(models: &Models, config: &SiteConfig) -> anyhow::Result<
     })
 }
 
+/// Resolves a config path against the config file's directory.
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// The evidence stage: device key, spool, output directory, and the facts
+/// every package carries (models with their SHA-256, the config's hash).
+pub fn open_evidence(
+    models: &Models,
+    config: &SiteConfig,
+    base: &Path,
+    config_path: &Path,
+) -> anyhow::Result<EvidenceStage> {
+    let e = &config.evidence;
+    let key_path = resolve(base, &e.device_key);
+    anyhow::ensure!(
+        key_path.exists(),
+        "no device key at {} (evidence.device_key): create one with\n  vigil keygen --device-id {} --out {}",
+        key_path.display(),
+        config.site.device_id,
+        key_path.display()
+    );
+    let key = DeviceKey::read(&key_path)?;
+    anyhow::ensure!(
+        key.device_id == config.site.device_id,
+        "the device key {} is for device {:?}, but the config's site.device_id is {:?}",
+        key_path.display(),
+        key.device_id,
+        config.site.device_id
+    );
+    let spool_dir = resolve(base, &e.spool_dir);
+    let spool = Spool::open(&spool_dir, e.spool_quota_mb.saturating_mul(1 << 20))
+        .with_context(|| format!("cannot open the spool {}", spool_dir.display()))?;
+    let mut model_refs = Vec::new();
+    for name in [
+        &config.detector.model,
+        &config.plates.text_detector,
+        &config.plates.recogniser,
+    ] {
+        if let Some(entry) = models.manifest.model(name) {
+            model_refs.push(ModelRef {
+                name: name.clone(),
+                role: format!("{:?}", entry.role),
+                sha256: entry.sha256.clone(),
+            });
+        }
+    }
+    let config_bytes = std::fs::read(config_path)
+        .with_context(|| format!("cannot read {}", config_path.display()))?;
+    let signal_sources = config
+        .signals
+        .iter()
+        .map(|(id, s)| {
+            let mut parts = Vec::new();
+            if s.fixed_time.is_some() {
+                parts.push("fixed_time");
+            }
+            if s.controller.is_some() {
+                parts.push("controller");
+            }
+            if s.vision.is_some() {
+                parts.push("vision");
+            }
+            (id.clone(), parts.join("+"))
+        })
+        .collect();
+    let clock_sync = config
+        .cameras
+        .iter()
+        .map(|(id, c)| {
+            let replay = matches!(
+                &c.source,
+                vigil_core::config::Source::File {
+                    recorded_at: Some(_),
+                    ..
+                }
+            );
+            (
+                id.clone(),
+                if replay { "replay" } else { "unsynced" }.to_owned(),
+            )
+        })
+        .collect();
+    Ok(EvidenceStage::new(
+        spool,
+        key,
+        Some(resolve(base, &e.output_dir)),
+        e.pre_roll_s,
+        e.post_roll_s,
+        PackagingContext {
+            site_id: config.site.id.clone(),
+            site_name: config.site.name.clone(),
+            utc_offset: config.site.utc_offset.clone(),
+            models: model_refs,
+            config_sha256: vigil_evidence::manifest::sha256_hex(&config_bytes),
+            signal_sources,
+            clock_sync,
+        },
+    ))
+}
+
 pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
     let models = Models::load(&args.paths)?;
     let (config, base) = load_site(&args.config, &models)?;
@@ -134,6 +245,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
     };
     let mut site = SiteRun::new(&config, &base, &options)
         .with_context(|| format!("cannot start site {}", args.config.display()))?;
+    if !args.no_evidence {
+        site = site.with_evidence(open_evidence(&models, &config, &base, &args.config)?);
+    }
     let mut sink = JsonlSink::create(args.events_out.as_deref(), args.summary_out.as_deref())?;
     install_stop_handlers();
 
@@ -190,6 +304,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
         );
     }
     println!("  summary records: {}", report.summaries);
+    if let Some(stage) = site.evidence() {
+        println!(
+            "  evidence packages: {} committed to {}{}",
+            report.packages,
+            stage.spool().dir().display(),
+            if report.packages_pending > 0 {
+                format!(
+                    ", {} NOT committed (see the errors above)",
+                    report.packages_pending
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     if let Some(p) = &args.events_out {
         println!("  events written to {}", p.display());
     }

@@ -23,9 +23,44 @@ fn red_early_config(dir: &Path) -> PathBuf {
             "anchor = 2026-03-14T07:59:50+01:00",
         );
     assert!(text.contains("07:59:50"), "the demo plan anchor moved");
+    // Evidence, key and spool in the test's own directory.
+    let text = text.replace(
+        "\"../var/demo/",
+        &format!("\"{}/", dir.to_str().expect("utf-8")),
+    );
     let path = dir.join("red-early.toml");
     std::fs::write(&path, text).expect("write config");
+    let key = dir.join("device.key");
+    let out = vigil()
+        .args(["keygen", "--device-id", "edge-demo-0001", "--out"])
+        .arg(&key)
+        .output()
+        .expect("keygen");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     path
+}
+
+/// Every package the run committed, verified with the device's public key.
+fn verify_spool(dir: &Path) -> (usize, String) {
+    let pending = dir.join("spool/pending/footbridge");
+    let count = std::fs::read_dir(&pending).map_or(0, |d| d.count());
+    if count == 0 {
+        return (0, String::new());
+    }
+    let out = vigil()
+        .arg("verify")
+        .arg(&pending)
+        .arg("--pubkey")
+        .arg(dir.join("device.key.pub"))
+        .output()
+        .expect("verify runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    (count, text)
 }
 
 fn vigil() -> Command {
@@ -140,6 +175,20 @@ fn events_out_holds_one_consistent_record_per_red_light_run() {
         "every runner crossed the line and was counted"
     );
     assert!(summaries[1]["red_s"].as_f64().expect("red_s") > 1.9);
+
+    // One verified evidence package per event, chained 1..n, with a sheet.
+    let (packages, report) = verify_spool(dir.path());
+    assert_eq!(packages, records.len(), "{report}");
+    assert!(
+        report.contains(&format!("{n} package(s): {n} valid", n = records.len())),
+        "{report}"
+    );
+    let sheets = std::fs::read_dir(dir.path().join("evidence/footbridge"))
+        .expect("package directories")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("sheet.jpg").exists() && e.path().join("clip.mp4").exists())
+        .count();
+    assert_eq!(sheets, records.len());
 }
 
 #[test]
@@ -156,10 +205,16 @@ fn sigterm_stops_a_run_and_reports_what_it_analysed() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("vigil starts");
-    // Let it load the model and analyse some frames.
+    // Wait for the first violation, then stop at once: its package is
+    // still waiting for the post-roll, so only the shutdown flush can
+    // commit it.
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(8) {
-        std::thread::sleep(Duration::from_millis(200));
+    while started.elapsed() < Duration::from_secs(240) {
+        let lines = std::fs::read_to_string(&events).map_or(0, |t| t.lines().count());
+        if lines > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
     // SAFETY: kill(2) on our own child's pid.
     let rc = unsafe { libc_kill(child.id() as i32, 15) };
@@ -172,11 +227,18 @@ fn sigterm_stops_a_run_and_reports_what_it_analysed() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("stopped"), "{stdout}");
-    // Whatever was written is whole lines of JSON.
+    // Whatever was written is whole lines of JSON, and every event that
+    // was written has its verified package: nothing is lost on SIGTERM.
     let text = std::fs::read_to_string(&events).expect("events file");
     for l in text.lines() {
         serde_json::from_str::<serde_json::Value>(l).expect("whole JSON lines");
     }
+    assert!(
+        text.lines().count() > 0,
+        "no violation before the stop:\n{stdout}"
+    );
+    let (packages, report) = verify_spool(dir.path());
+    assert_eq!(packages, text.lines().count(), "{report}\n{stdout}");
 }
 
 extern "C" {

@@ -198,8 +198,15 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
 
 impl Manifest {
     /// The canonical bytes: what is signed, written and chained.
+    ///
+    /// Numbers go through their JSON text once before canonicalising, so
+    /// an `f32` field (written as `400.01678`) has the form a verifier gets
+    /// when it parses the file (an `f64`), and re-canonicalising the parsed
+    /// file gives these bytes exactly.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
-        Ok(canonical_json(&serde_json::to_value(self)?))
+        let text = serde_json::to_vec(self)?;
+        let value: serde_json::Value = serde_json::from_slice(&text)?;
+        Ok(canonical_json(&value))
     }
 }
 

@@ -281,6 +281,17 @@ fn gaps_reorderings_replays_and_replacements_break_the_chain() {
 }
 
 #[test]
+fn manifests_with_single_precision_numbers_stay_canonical() {
+    // Box coordinates are f32: their shortest text differs from an f64's.
+    let mut c = red_light_content(DEVICE, "cam-a", 1, 160, 90, b"clip").expect("content");
+    c.manifest.trajectory[0].bbox = [400.016_78, 383.485_35, 40.186_157, 28.229_736];
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut spool = Spool::open(dir.path(), 1 << 30).expect("spool");
+    let path = spool.commit(c, &key()).expect("commit").0.path;
+    assert_eq!(problems(&[path], &keyring()), Vec::<String>::new());
+}
+
+#[test]
 fn the_same_event_gives_the_same_manifest_apart_from_wall_clock_fields() {
     let build = || {
         let c = red_light_content(DEVICE, "cam-a", 5, 320, 180, b"clip").expect("content");

@@ -24,6 +24,14 @@ pub struct Sighting {
     pub class: DetectionClass,
 }
 
+/// A sighting with its front point, in the image and on the ground.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PathPoint {
+    pub sighting: Sighting,
+    pub front: vigil_core::geometry::Point,
+    pub ground: Option<vigil_core::geometry::Point>,
+}
+
 /// What one frame produced.
 #[derive(Debug, Default)]
 pub struct FrameAnalysis {
@@ -109,6 +117,28 @@ impl CameraAnalysis {
         s.sort();
         s.dedup();
         s
+    }
+
+    /// A track's path as one approach sees it: each sighting with its front
+    /// ground-contact point in the image and on the ground.
+    pub fn trajectory(&self, track_id: u64, approach: &str) -> Vec<PathPoint> {
+        let Some(a) = self.approaches.iter().find(|a| a.id() == approach) else {
+            return Vec::new();
+        };
+        self.sightings(track_id)
+            .map(|s| {
+                let front = a.front_of(&Observation {
+                    track_id,
+                    class: s.class,
+                    bbox: s.bbox,
+                });
+                PathPoint {
+                    sighting: *s,
+                    front,
+                    ground: a.ground_of(front),
+                }
+            })
+            .collect()
     }
 
     /// A track's recent sightings, oldest first.

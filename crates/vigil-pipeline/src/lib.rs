@@ -8,10 +8,12 @@
 
 pub mod analysis;
 pub mod event;
+pub mod evidence;
 pub mod plates;
 pub mod run;
 
-pub use analysis::{CameraAnalysis, FrameAnalysis, Sighting};
+pub use analysis::{CameraAnalysis, FrameAnalysis, PathPoint, Sighting};
 pub use event::{PlateRead, SummaryRecord, ViolationEvent};
+pub use evidence::{EvidenceStage, PackagingContext};
 pub use plates::{BestCrops, PlateStage};
 pub use run::{JsonlSink, PipelineError, RecordSink, RunOptions, RunReport, SiteRun};

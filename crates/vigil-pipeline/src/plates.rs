@@ -33,10 +33,15 @@ pub struct PlateStage {
 }
 
 impl PlateStage {
-    /// Locates and reads the plate in each crop and votes over the reads.
-    /// `None` when no crop showed any plate-shaped text.
-    pub fn read(&mut self, crops: &[RgbImage]) -> Result<Option<PlateRead>, InferError> {
+    /// Locates and reads the plate in each crop and votes over the reads;
+    /// also returns the plate crop of the most confident read. `None` when
+    /// no crop showed any plate-shaped text.
+    pub fn read(
+        &mut self,
+        crops: &[RgbImage],
+    ) -> Result<(Option<PlateRead>, Option<RgbImage>), InferError> {
         let mut reads = Vec::new();
+        let mut best: Option<(f32, RgbImage)> = None;
         for vehicle in crops {
             let lines = self.text_detector.detect(vehicle)?;
             let Some(region) = plate_region(&lines, vehicle.width, vehicle.height) else {
@@ -46,13 +51,16 @@ impl PlateStage {
                 continue;
             };
             let (_, reading) = self.reader.read_plate(&plate)?;
+            if best.as_ref().is_none_or(|(c, _)| reading.confidence() > *c) {
+                best = Some((reading.confidence(), plate));
+            }
             reads.push(reading);
         }
         if reads.is_empty() {
-            return Ok(None);
+            return Ok((None, None));
         }
         let voted = vigil_plate::vote(&reads, self.votes);
-        Ok(Some(match &voted {
+        let read = match &voted {
             PlateReading::Read {
                 plate, confidence, ..
             } => PlateRead {
@@ -71,7 +79,8 @@ impl PlateStage {
                 valid: false,
                 reads: reads.len(),
             },
-        }))
+        };
+        Ok((Some(read), best.map(|(_, crop)| crop)))
     }
 }
 

@@ -31,6 +31,7 @@ use vigil_video::{CameraIngest, IngestConfig, IngestEvent, SourceSpec, VideoErro
 
 use crate::analysis::{CameraAnalysis, FrameAnalysis};
 use crate::event::{SummaryRecord, ViolationEvent};
+use crate::evidence::EvidenceStage;
 use crate::plates::{BestCrops, PlateStage};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,8 @@ pub enum PipelineError {
         listen: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Spool(#[from] vigil_evidence::SpoolError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -138,6 +141,10 @@ pub struct RunReport {
     pub cameras: BTreeMap<String, CameraReport>,
     pub events_by_type: BTreeMap<String, usize>,
     pub summaries: usize,
+    /// Evidence packages committed to the spool.
+    pub packages: usize,
+    /// Events still waiting for their package at the end (a full disk).
+    pub packages_pending: usize,
     pub controller_messages: usize,
     pub controller_rejected: usize,
     pub elapsed_s: f64,
@@ -166,6 +173,7 @@ pub struct SiteRun {
     /// Listener, and per controller group the signals it drives.
     controllers: Vec<(ControllerListener, BTreeMap<String, Vec<String>>)>,
     lamps: LampClassifier,
+    evidence: Option<EvidenceStage>,
 }
 
 impl SiteRun {
@@ -244,6 +252,16 @@ impl SiteRun {
                 IngestConfig {
                     lossless: true,
                     queue_capacity: 8,
+                    // Packets for an event's clip and stills: pre- and
+                    // post-roll, plus the time a track takes from the stop
+                    // line to the clearance line and the post-roll wait.
+                    ring: vigil_video::RingConfig {
+                        pre_roll: Duration::from_secs_f64(
+                            (config.evidence.pre_roll_s + config.evidence.post_roll_s).max(0.0)
+                                + 12.0,
+                        ),
+                        ..vigil_video::RingConfig::default()
+                    },
                     ..IngestConfig::default()
                 },
             );
@@ -267,7 +285,39 @@ impl SiteRun {
             signals,
             controllers,
             lamps: LampClassifier::default(),
+            evidence: None,
         })
+    }
+
+    /// Packages every violation into the stage's spool.
+    pub fn with_evidence(mut self, stage: EvidenceStage) -> Self {
+        self.evidence = Some(stage);
+        self
+    }
+
+    pub fn evidence(&self) -> Option<&EvidenceStage> {
+        self.evidence.as_ref()
+    }
+
+    /// Packages the camera's due events; a failure (a full disk) is logged
+    /// and retried later, never fatal: the events stay queued.
+    fn poll_evidence(
+        &mut self,
+        i: usize,
+        newest_us: UnixMicros,
+        flush: bool,
+        report: &mut RunReport,
+    ) {
+        let Some(stage) = &mut self.evidence else {
+            return;
+        };
+        let cam = &self.cameras[i];
+        match stage.poll(cam.analysis.camera(), &cam.ingest, newest_us, flush) {
+            Ok(done) => report.packages += done.len(),
+            Err(e) => {
+                tracing::error!(camera = cam.analysis.camera(), error = %e, "evidence package not committed; will retry")
+            }
+        }
     }
 
     /// The controller listeners' addresses (useful with port 0).
@@ -362,6 +412,7 @@ impl SiteRun {
                     on_frame,
                 )?;
                 total_frames += 1;
+                self.poll_evidence(i, t, false, &mut report);
                 let cam = &mut self.cameras[i];
                 cam.frames += 1;
                 if options.max_frames.is_some_and(|m| cam.frames >= m) {
@@ -372,6 +423,10 @@ impl SiteRun {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
+        for i in 0..self.cameras.len() {
+            self.poll_evidence(i, UnixMicros::MAX, true, &mut report);
+        }
+        report.packages_pending = self.evidence.as_ref().map_or(0, EvidenceStage::queued);
         for cam in &mut self.cameras {
             for s in cam.analysis.finish() {
                 sink.summary(&s)?;
@@ -426,8 +481,11 @@ impl SiteRun {
         let mut out = cam.analysis.process(t, &detections, &timelines);
         cam.crops.update(rgb, &out.tracks);
         for e in &mut out.events {
+            let mut plate_crop = None;
             if let Some(stage) = plates.as_deref_mut() {
-                e.plate_read = stage.read(&cam.crops.of(e.track_id))?;
+                let (read, crop) = stage.read(&cam.crops.of(e.track_id))?;
+                e.plate_read = read;
+                plate_crop = crop;
                 e.plate = e
                     .plate_read
                     .as_ref()
@@ -435,6 +493,26 @@ impl SiteRun {
                     .map(|p| p.text.clone());
             }
             sink.event(e)?;
+            if let Some(stage) = &mut self.evidence {
+                let signal = cam
+                    .analysis
+                    .approaches()
+                    .iter()
+                    .find(|a| a.id() == e.approach)
+                    .and_then(|a| a.signal().map(str::to_owned));
+                let timeline = signal
+                    .as_ref()
+                    .and_then(|s| timelines.get(s))
+                    .cloned()
+                    .unwrap_or_default();
+                stage.enqueue(
+                    e.clone(),
+                    cam.analysis.trajectory(e.track_id, &e.approach),
+                    signal,
+                    timeline,
+                    plate_crop,
+                );
+            }
             *report.events_by_type.entry(e.kind.clone()).or_default() += 1;
             cam.events += 1;
             tracing::info!(

@@ -10,7 +10,7 @@ use serde::Serialize;
 use vigil_core::config::{self, segment, Rule};
 use vigil_core::detection::{BBox, DetectionClass};
 use vigil_core::geometry::{Point, Polygon};
-use vigil_core::homography::HomographyError;
+use vigil_core::homography::{Homography, HomographyError};
 use vigil_core::time::UnixMicros;
 use vigil_core::RoadUserClass;
 
@@ -111,6 +111,7 @@ pub struct ApproachRules {
     wrong_way: Option<WrongWayRule>,
     lane_movement: Option<LaneMovementRule>,
     counter: TrafficCounter,
+    to_ground: Option<Homography>,
     /// Used where the approach has no signal, or its timeline is missing:
     /// every instant is `Unknown`, so nothing phase-dependent is enforced.
     unknown: PhaseTimeline,
@@ -256,6 +257,7 @@ impl ApproachRules {
             wrong_way,
             lane_movement,
             counter: TrafficCounter::new(id, lines, lane_polygons, to_ground, counts),
+            to_ground,
             unknown: PhaseTimeline::default(),
         })
     }
@@ -271,6 +273,12 @@ impl ApproachRules {
 
     pub fn lines(&self) -> ApproachLines {
         self.lines
+    }
+
+    /// An image point on the ground plane, in metres (None without the
+    /// camera's homography).
+    pub fn ground_of(&self, p: Point) -> Option<Point> {
+        self.to_ground.as_ref().and_then(|h| h.apply(p))
     }
 
     /// The front ground point of a road user on this approach.
