@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use vigil_core::image::RgbImage;
-use vigil_infer::detector::{Detector, DetectorConfig, RawDetection};
+use vigil_infer::detector::{Detector, DetectorConfig, RawDetection, TileGrid, Views};
 use vigil_infer::letterbox::letterbox_into;
 use vigil_infer::model::OnnxModel;
 use vigil_infer::runtime::{Runtime, SessionOptions};
@@ -37,6 +37,10 @@ fn json(name: &str) -> Value {
 }
 
 fn detector() -> Detector {
+    detector_with(DetectorConfig::default())
+}
+
+fn detector_with(config: DetectorConfig) -> Detector {
     let manifest = Manifest::load(&root().join("models/manifest.toml")).expect("manifest");
     let models = root().join("models");
     vigil_infer::store::require(&manifest, &models, &["onnxruntime", "yolov8n-coco"])
@@ -53,13 +57,95 @@ fn detector() -> Detector {
         },
     )
     .expect("open model");
-    Detector::new(
-        model,
-        entry.labels.clone(),
-        &BTreeMap::new(),
-        DetectorConfig::default(),
-    )
-    .expect("detector")
+    Detector::new(model, entry.labels.clone(), &BTreeMap::new(), config).expect("detector")
+}
+
+fn mirror(img: &RgbImage) -> RgbImage {
+    let row = img.width as usize * 3;
+    let data = img
+        .data
+        .chunks_exact(row)
+        .flat_map(|line| line.chunks_exact(3).rev().flatten().copied())
+        .collect();
+    RgbImage::from_raw(img.width, img.height, data).expect("same size")
+}
+
+#[test]
+fn a_whole_frame_tile_adds_nothing_to_the_plain_view() {
+    // One 1x1 tile with no overlap is the frame again: every object is seen
+    // twice, identically, and fuses back into the plain view's detection.
+    let views = Views {
+        tiles: Some(TileGrid {
+            overlap: 0.0,
+            ..TileGrid::whole_frame(1, 1)
+        }),
+        ..Views::default()
+    };
+    let mut plain = detector();
+    let mut twice = detector_with(DetectorConfig {
+        views,
+        ..DetectorConfig::default()
+    });
+    let img = load_png("motorway-300.png");
+    let want = plain.detect_raw(&img).expect("plain");
+    let got = twice
+        .detect_views_raw_batch(&[&img])
+        .expect("views")
+        .remove(0);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        // The fused box is the mean of two equal boxes: equal to rounding.
+        let (gb, wb) = (g.bbox, w.bbox);
+        let close = [gb.x1 - wb.x1, gb.y1 - wb.y1, gb.x2 - wb.x2, gb.y2 - wb.y2]
+            .iter()
+            .all(|d| d.abs() < 1e-3);
+        assert!(
+            g.class_id == w.class_id && g.score == w.score && close,
+            "{g:?} vs {w:?}"
+        );
+    }
+}
+
+#[test]
+fn the_mirrored_view_is_symmetric_on_a_real_frame() {
+    // With flip, a frame and its mirror image have the same two views, so
+    // their detections are mirror images of each other.
+    let config = DetectorConfig {
+        views: Views {
+            flip: true,
+            ..Views::default()
+        },
+        ..DetectorConfig::default()
+    };
+    let mut det = detector_with(config);
+    let img = load_png("motorway-300.png");
+    let plain = detector().detect_raw(&img).expect("plain");
+    let a = det.detect_views_raw_batch(&[&img]).expect("a").remove(0);
+    let b = det
+        .detect_views_raw_batch(&[&mirror(&img)])
+        .expect("b")
+        .remove(0);
+    // Every object of the plain view is still there, fused or not.
+    for p in &plain {
+        assert!(
+            a.iter()
+                .any(|d| d.class_id == p.class_id && d.bbox.iou(&p.bbox) > 0.5),
+            "plain detection {p:?} lost"
+        );
+    }
+    assert_eq!(a.len(), b.len());
+    let w = img.width as f32;
+    for d in &a {
+        let twin = b.iter().find(|e| {
+            e.class_id == d.class_id
+                && (e.score - d.score).abs() < 1e-4
+                && (e.bbox.x1 - (w - d.bbox.x2)).abs() < 1e-2
+                && (e.bbox.x2 - (w - d.bbox.x1)).abs() < 1e-2
+                && (e.bbox.y1 - d.bbox.y1).abs() < 1e-2
+                && (e.bbox.y2 - d.bbox.y2).abs() < 1e-2
+        });
+        assert!(twin.is_some(), "no mirrored twin for {d:?}");
+    }
 }
 
 #[test]

@@ -1,13 +1,26 @@
 //! `vigil eval detect`: recall and precision per class on YOLO-format labels.
+//!
+//! `--tiles SPEC` picks the detector's extra views (`[detector.views]` in a
+//! site config), `+`-joined:
+//! - `COLSxROWS`: a tile grid over the whole frame (e.g. `2x2`);
+//! - `COLSxROWS@X1,Y1,X2,Y2`: a grid over part of the frame, as fractions of
+//!   its width and height (e.g. `2x1@0,0.19,1,0.69`);
+//! - `flip`: the frame mirrored left-right;
+//! - `wbf` or `nms`: how the views are merged (default `wbf`); `iou=X`: the
+//!   merge IoU (default 0.55).
+//!
+//! For example `--tiles flip` or `--tiles flip+2x1@0,0.19,1,0.69`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use vigil_core::config::ViewMerge;
 use vigil_core::RoadUserClass;
-use vigil_infer::detector::{BBox, DetectionClass, Detector, DetectorConfig};
+use vigil_infer::detector::{BBox, DetectionClass, Detector, DetectorConfig, TileGrid, Views};
 use vigil_infer::riders::rider_units;
 use vigil_infer::runtime::SessionOptions;
 
@@ -70,8 +83,86 @@ struct DetectReport {
     images: String,
     model: String,
     confidence: f32,
+    /// The `--tiles` views spec, or "none".
+    views: String,
     image_count: usize,
+    /// Model runs per image (1 without extra views).
+    inferences_per_image: f64,
+    /// Wall time of detection per image, all views and merging included.
+    ms_per_image: f64,
     classes: BTreeMap<String, ClassScore>,
+    /// Rider two-wheeler units (a bike, a person, or both) per image: the
+    /// boxes a tracker would see. Labels are partial, so this says more about
+    /// false boxes than the precision does.
+    rider_units_per_image: f64,
+    /// Labels no detection matched, for drawing and inspection.
+    misses: Vec<Miss>,
+}
+
+#[derive(Serialize)]
+struct Miss {
+    image: String,
+    class: String,
+    /// x1, y1, x2, y2 in pixels.
+    bbox: [f32; 4],
+    /// The best IoU any candidate reached (a near miss is a placement
+    /// problem, a zero a detection problem).
+    best_iou: f32,
+}
+
+/// Parses a `--tiles` views spec (see the module docs).
+fn parse_views(spec: &str) -> anyhow::Result<Views> {
+    let usage = "expected `+`-joined views: COLSxROWS (1 to 8 each, e.g. 2x2), \
+                 COLSxROWS@X1,Y1,X2,Y2 (a grid over part of the frame, fractions 0-1), \
+                 flip, wbf or nms, iou=X";
+    let mut views = Views::default();
+    for token in spec.split('+').map(str::trim) {
+        let bad = || anyhow::anyhow!("--tiles {spec:?}: bad view {token:?}; {usage}");
+        match token {
+            "flip" => views.flip = true,
+            "wbf" => views.merge = ViewMerge::Wbf,
+            "nms" => views.merge = ViewMerge::Nms,
+            _ if token.starts_with("iou=") => {
+                let iou: f32 = token[4..].parse().map_err(|_| bad())?;
+                if !(iou > 0.0 && iou <= 1.0) {
+                    return Err(bad());
+                }
+                views.merge_iou = iou;
+            }
+            _ => {
+                if views.tiles.is_some() {
+                    bail!("--tiles {spec:?}: one tile grid at most");
+                }
+                let (grid, region) = match token.split_once('@') {
+                    Some((g, r)) => (g, Some(r)),
+                    None => (token, None),
+                };
+                let (cols, rows) = grid
+                    .split_once('x')
+                    .and_then(|(c, r)| Some((c.parse::<u32>().ok()?, r.parse::<u32>().ok()?)))
+                    .filter(|&(c, r)| (1..=8).contains(&c) && (1..=8).contains(&r))
+                    .ok_or_else(bad)?;
+                let mut tiles = TileGrid::whole_frame(cols, rows);
+                if let Some(region) = region {
+                    let v: Vec<f32> = region
+                        .split(',')
+                        .map(|c| c.trim().parse::<f32>())
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| bad())?;
+                    let [x1, y1, x2, y2] = v.as_slice() else {
+                        return Err(bad());
+                    };
+                    let unit = v.iter().all(|c| (0.0..=1.0).contains(c));
+                    if !unit || x1 >= x2 || y1 >= y2 {
+                        return Err(bad());
+                    }
+                    tiles.region = [*x1, *y1, *x2, *y2];
+                }
+                views.tiles = Some(tiles);
+            }
+        }
+    }
+    Ok(views)
 }
 
 fn classes_file(labels: &Path) -> Option<PathBuf> {
@@ -117,8 +208,10 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
         threads: args.threads,
         ..SessionOptions::default()
     };
+    let views = args.tiles.as_deref().map(parse_views).transpose()?;
     let config = DetectorConfig {
         confidence: args.confidence,
+        views: views.unwrap_or_default(),
         ..DetectorConfig::default()
     };
     let mut detector = Detector::new(
@@ -128,23 +221,15 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
         config,
     )?;
 
-    let tiles = match &args.tiles {
-        None => None,
-        Some(t) => {
-            let parsed = t
-                .split_once('x')
-                .and_then(|(c, r)| Some((c.parse::<u32>().ok()?, r.parse::<u32>().ok()?)))
-                .filter(|&(c, r)| (1..=8).contains(&c) && (1..=8).contains(&r));
-            Some(parsed.with_context(|| {
-                format!("--tiles {t:?}: expected COLSxROWS such as 2x2 (1 to 8 each)")
-            })?)
-        }
-    };
     let mut scores: Vec<ClassScore> = vec![ClassScore::default(); names.len()];
     let bar = ProgressBar::new(images.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} images")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let mut detect_time = Duration::ZERO;
+    let mut inferences = 0usize;
+    let mut unit_count = 0usize;
+    let mut misses: Vec<Miss> = Vec::new();
     for path in &images {
         let image = load_image(path)?;
         let stem = path
@@ -158,11 +243,12 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
             image.height as f32,
             names.len(),
         )?;
-        let detections = match tiles {
-            Some((cols, rows)) => detector.detect_tiled(&image, cols, rows)?,
-            None => detector.detect(&image)?,
-        };
+        let started = Instant::now();
+        let detections = detector.detect(&image)?;
+        detect_time += started.elapsed();
+        inferences += config.views.inferences(image.width, image.height);
         let units = rider_units(&detections, true);
+        unit_count += units.len();
         for (class, target) in targets.iter().enumerate() {
             // A rider label is one person on a two-wheeler (a bike may carry
             // two): each person, each bike and each person-on-bike union may
@@ -189,16 +275,34 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
                 .filter(|(c, _)| *c == class)
                 .map(|(_, b)| *b)
                 .collect();
-            score(&mut scores[class], &truth, &candidates);
+            let taken = score(&mut scores[class], &truth, &candidates);
+            for (t, _) in truth.iter().zip(&taken).filter(|(_, hit)| !**hit) {
+                let best_iou = candidates
+                    .iter()
+                    .flat_map(|(_, boxes)| boxes.iter().map(|b| t.iou(b)))
+                    .fold(0.0f32, f32::max);
+                misses.push(Miss {
+                    image: stem.clone(),
+                    class: names[class].clone(),
+                    bbox: [t.x1, t.y1, t.x2, t.y2],
+                    best_iou,
+                });
+            }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let n = images.len() as f64;
     let report = DetectReport {
         images: args.images.display().to_string(),
         model: args.model.clone(),
         confidence: args.confidence,
+        views: args.tiles.clone().unwrap_or_else(|| "none".to_owned()),
         image_count: images.len(),
+        inferences_per_image: inferences as f64 / n,
+        ms_per_image: detect_time.as_secs_f64() * 1000.0 / n,
+        rider_units_per_image: unit_count as f64 / n,
+        misses,
         classes: names
             .iter()
             .cloned()
@@ -206,8 +310,13 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
             .collect(),
     };
     println!(
-        "{} ({} images, {} at confidence {})",
-        report.images, report.image_count, report.model, report.confidence
+        "{} ({} images, {} at confidence {}, views: {})",
+        report.images, report.image_count, report.model, report.confidence, report.views
+    );
+    println!(
+        "  {:.1} inferences and {:.1} ms per image (detection, views and merging); \
+         {:.1} rider units per image",
+        report.inferences_per_image, report.ms_per_image, report.rider_units_per_image
     );
     for (name, s) in &report.classes {
         println!(
@@ -241,8 +350,8 @@ fn finish(mut s: ClassScore) -> ClassScore {
 }
 
 /// Greedy matching at IoU >= 0.5, highest-scoring candidates first; a
-/// candidate matches with the best of its boxes.
-fn score(s: &mut ClassScore, truth: &[BBox], candidates: &[(f32, Vec<BBox>)]) {
+/// candidate matches with the best of its boxes. Returns which labels matched.
+fn score(s: &mut ClassScore, truth: &[BBox], candidates: &[(f32, Vec<BBox>)]) -> Vec<bool> {
     let mut order: Vec<&(f32, Vec<BBox>)> = candidates.iter().collect();
     order.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut taken = vec![false; truth.len()];
@@ -272,6 +381,7 @@ fn score(s: &mut ClassScore, truth: &[BBox], candidates: &[(f32, Vec<BBox>)]) {
         entry.0 += usize::from(*hit);
         entry.1 += 1;
     }
+    taken
 }
 
 /// YOLO-format labels in pixels; a missing file means no labelled objects.
@@ -322,4 +432,48 @@ fn read_yolo(path: &Path, w: f32, h: f32, classes: usize) -> anyhow::Result<Vec<
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_grid_is_the_whole_frame_merged_by_wbf() {
+        let v = parse_views("2x2").expect("valid");
+        assert_eq!(v.tiles, Some(TileGrid::whole_frame(2, 2)));
+        assert!(!v.flip);
+        assert_eq!(v.merge, ViewMerge::Wbf);
+    }
+
+    #[test]
+    fn flip_a_band_grid_and_a_merge_combine() {
+        let v = parse_views("flip+2x1@0,0.19,1,0.69+nms+iou=0.5").expect("valid");
+        assert!(v.flip);
+        assert_eq!(v.merge, ViewMerge::Nms);
+        assert_eq!(v.merge_iou, 0.5);
+        let t = v.tiles.expect("tiles");
+        assert_eq!((t.cols, t.rows), (2, 1));
+        assert_eq!(t.region, [0.0, 0.19, 1.0, 0.69]);
+        assert_eq!(parse_views("flip").expect("valid").tiles, None);
+    }
+
+    #[test]
+    fn bad_specs_are_refused_with_the_grammar() {
+        for spec in [
+            "",
+            "0x2",
+            "9x1",
+            "2x",
+            "2x1@0,0,1",
+            "2x1@0.5,0,0.4,1",
+            "2x1@0,0,1,1.5",
+            "mirror",
+            "iou=0",
+            "2x2+1x1",
+        ] {
+            let err = parse_views(spec).expect_err(spec).to_string();
+            assert!(err.contains("--tiles"), "{spec}: {err}");
+        }
+    }
 }

@@ -310,6 +310,89 @@ pub struct Detector {
     pub optimization: GraphOptimization,
     /// Road-user type (or `traffic_light`) -> the model's class labels.
     pub classes: BTreeMap<String, Vec<String>>,
+    /// Extra views of each frame (a mirrored copy, tiles), merged with the
+    /// plain one. Absent: one inference per frame.
+    #[serde(default)]
+    pub views: DetectorViews,
+}
+
+/// `[detector.views]`: more looks at each frame for more recall on small
+/// and crowded road users. Each view is one more inference per frame.
+///
+/// ```toml
+/// [detector.views]
+/// flip = true            # also the frame mirrored left-right
+/// merge = "wbf"          # or "nms"
+/// merge_iou = 0.55
+/// [detector.views.tiles]
+/// grid = [2, 1]                    # columns, rows
+/// region = [0.0, 0.19, 1.0, 0.69]  # x1, y1, x2, y2 as fractions of the frame
+/// overlap = 0.2
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorViews {
+    /// Also detect on the frame mirrored left-right (one more inference).
+    #[serde(default)]
+    pub flip: bool,
+    /// Also detect on a grid of tiles, each scaled up to the network input.
+    pub tiles: Option<DetectorTiles>,
+    /// How the views' detections of one object become one detection.
+    #[serde(default)]
+    pub merge: ViewMerge,
+    /// Same-class boxes from different views overlapping more than this are
+    /// one object.
+    #[serde(default = "default_merge_iou")]
+    pub merge_iou: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorTiles {
+    /// Columns and rows of tiles (1 to 8 each).
+    pub grid: [u32; 2],
+    /// The part of the frame the grid covers: x1, y1, x2, y2 as fractions of
+    /// the frame's width and height (0 to 1), so one setting fits every
+    /// camera. Default: the whole frame.
+    #[serde(default = "default_tile_region")]
+    pub region: [f64; 4],
+    /// How far each tile reaches into its neighbours, as a fraction of its
+    /// size on each side (0 to 0.5).
+    #[serde(default = "default_tile_overlap")]
+    pub overlap: f64,
+}
+
+/// How detections of one object from several views are combined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewMerge {
+    /// Weighted box fusion: the score-weighted mean box, the highest score.
+    #[default]
+    Wbf,
+    /// Keep the highest-scoring box, drop the others.
+    Nms,
+}
+
+impl Default for DetectorViews {
+    /// One plain view (no flip, no tiles).
+    fn default() -> Self {
+        Self {
+            flip: false,
+            tiles: None,
+            merge: ViewMerge::default(),
+            merge_iou: default_merge_iou(),
+        }
+    }
+}
+
+fn default_merge_iou() -> f64 {
+    0.55
+}
+fn default_tile_region() -> [f64; 4] {
+    [0.0, 0.0, 1.0, 1.0]
+}
+fn default_tile_overlap() -> f64 {
+    0.2
 }
 
 fn default_input_size() -> u32 {

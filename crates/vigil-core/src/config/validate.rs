@@ -562,6 +562,7 @@ impl Checker<'_> {
                 ),
             );
         }
+        self.detector_views(&path.key("views"), &d.views);
         let classes = path.key("classes");
         if d.classes.is_empty() {
             self.report(
@@ -593,6 +594,45 @@ impl Checker<'_> {
                     );
                 }
             }
+        }
+    }
+
+    fn detector_views(&mut self, path: &KeyPath, v: &DetectorViews) {
+        if !(v.merge_iou > 0.0 && v.merge_iou <= 1.0) {
+            self.report(
+                path.key("merge_iou"),
+                format!("{} must lie in (0, 1]", v.merge_iou),
+            );
+        }
+        let Some(t) = &v.tiles else { return };
+        let tiles = path.key("tiles");
+        for (i, n) in t.grid.iter().enumerate() {
+            if !(1..=8).contains(n) {
+                self.report(
+                    tiles.key("grid").index(i),
+                    format!("{n} tiles; a grid has 1 to 8 columns and 1 to 8 rows"),
+                );
+            }
+        }
+        let [x1, y1, x2, y2] = t.region;
+        let in_unit = t.region.iter().all(|c| (0.0..=1.0).contains(c));
+        if !in_unit || x1 >= x2 || y1 >= y2 {
+            self.report(
+                tiles.key("region"),
+                format!(
+                    "region [{x1}, {y1}, {x2}, {y2}] must be x1, y1, x2, y2 as fractions of \
+                     the frame (0 to 1) with x1 < x2 and y1 < y2"
+                ),
+            );
+        }
+        if !(0.0..=0.5).contains(&t.overlap) {
+            self.report(
+                tiles.key("overlap"),
+                format!(
+                    "overlap {} must lie in [0, 0.5] (a fraction of the tile size)",
+                    t.overlap
+                ),
+            );
         }
     }
 
@@ -726,4 +766,69 @@ fn preview(labels: &[String]) -> String {
         out.push(format!("... ({} in all)", labels.len()));
     }
     out.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::check;
+
+    const BASE: &str = include_str!("../../tests/fixtures/minimal.toml");
+
+    fn with_views(views: &str) -> String {
+        let anchor = "[detector.classes]";
+        assert_eq!(BASE.matches(anchor).count(), 1);
+        BASE.replacen(anchor, &format!("{views}\n{anchor}"), 1)
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        match check("site.toml", text, None) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.diagnostics.iter().map(|d| d.message.clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn views_default_to_one_plain_view() {
+        let config = check("site.toml", BASE, None).expect("valid");
+        let v = &config.detector.views;
+        assert!(!v.flip && v.tiles.is_none());
+        assert_eq!(v.merge_iou, 0.55);
+    }
+
+    #[test]
+    fn a_flip_and_a_tile_band_are_accepted() {
+        let text = with_views(
+            "[detector.views]\nflip = true\nmerge = \"nms\"\n\
+             [detector.views.tiles]\ngrid = [2, 1]\nregion = [0.0, 0.19, 1.0, 0.69]\n",
+        );
+        let config = check("site.toml", &text, None).expect("valid");
+        let v = &config.detector.views;
+        assert!(v.flip);
+        assert_eq!(v.merge, super::ViewMerge::Nms);
+        let tiles = v.tiles.as_ref().expect("tiles");
+        assert_eq!(tiles.grid, [2, 1]);
+        assert_eq!(tiles.overlap, 0.2);
+    }
+
+    #[test]
+    fn bad_tiles_are_each_reported() {
+        let text = with_views(
+            "[detector.views]\nmerge_iou = 0.0\n[detector.views.tiles]\n\
+             grid = [0, 9]\nregion = [0.5, 0.0, 0.4, 1.2]\noverlap = 0.7\n",
+        );
+        let got = messages(&text);
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert!(got[0].contains("0 must lie in (0, 1]"), "{got:?}");
+        assert!(got.iter().any(|m| m.starts_with("0 tiles")));
+        assert!(got.iter().any(|m| m.starts_with("9 tiles")));
+        assert!(got.iter().any(|m| m.contains("x1 < x2")));
+        assert!(got.iter().any(|m| m.starts_with("overlap 0.7")));
+    }
+
+    #[test]
+    fn an_unknown_merge_is_a_parse_error() {
+        let got = messages(&with_views("[detector.views]\nmerge = \"average\"\n"));
+        assert_eq!(got.len(), 1);
+        assert!(got[0].contains("unknown variant"), "{got:?}");
+    }
 }
