@@ -21,11 +21,38 @@ const INK: [u8; 3] = [20, 20, 20];
 const PAPER: [u8; 3] = [250, 250, 247];
 
 /// What the sheet shows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SheetFacts {
     pub title: String,
     /// (label, value) rows of the data panel.
     pub rows: Vec<(String, String)>,
+    /// The offender's box `[x, y, w, h]` in each still's pixels, outlined
+    /// on the sheet (never on the stills themselves, which stay original).
+    pub marks: [Option<[f32; 4]>; 3],
+}
+
+const MARK: [u8; 3] = [230, 20, 20];
+
+/// Outlines `[x, y, w, h]` (already scaled) on the canvas, 3 px thick.
+fn outline(canvas: &mut Canvas, ox: u32, oy: u32, b: [f32; 4]) {
+    let [x, y, w, h] = b.map(|v| v.round() as i64);
+    let (x0, y0) = (i64::from(ox) + x - 3, i64::from(oy) + y - 3);
+    let (x1, y1) = (x0 + w + 6, y0 + h + 6);
+    let mut put = |px: i64, py: i64| {
+        if px >= 0 && py >= 0 && px < i64::from(canvas.width()) && py < i64::from(canvas.height()) {
+            canvas.put_pixel(px as u32, py as u32, Rgb(MARK));
+        }
+    };
+    for t in 0..3 {
+        for px in x0..=x1 {
+            put(px, y0 + t);
+            put(px, y1 - t);
+        }
+        for py in y0..=y1 {
+            put(x0 + t, py);
+            put(x1 - t, py);
+        }
+    }
 }
 
 /// Still captions, in order.
@@ -69,6 +96,10 @@ pub fn render_sheet(
                 (STILL_W as f32 * img.height() as f32 / img.width().max(1) as f32).round() as u32;
             let scaled = image::imageops::resize(&img, STILL_W - 4, h.max(1), FilterType::Triangle);
             image::imageops::overlay(&mut sheet, &scaled, i64::from(x + 2), i64::from(title_h));
+            if let Some(b) = facts.marks[i] {
+                let k = (STILL_W - 4) as f32 / img.width().max(1) as f32;
+                outline(&mut sheet, x + 2, title_h, b.map(|v| v * k));
+            }
         } else {
             draw_text(
                 &mut sheet,

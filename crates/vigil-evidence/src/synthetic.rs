@@ -138,6 +138,7 @@ pub fn red_light_content(
                 ("Place".into(), manifest.site_name.clone()),
                 ("Plate".into(), "12-B1 234.56".into()),
             ],
+            marks: [Some([80.0, 45.0, 40.0, 22.0]), None, None],
         },
     )?;
     let mut files = Vec::new();

@@ -293,7 +293,10 @@ impl EvidenceStage {
         let sheet = render_sheet(
             &[stills[0].as_ref(), stills[1].as_ref(), stills[2].as_ref()],
             job.plate_crop.as_ref(),
-            &sheet_facts(&manifest, e),
+            &SheetFacts {
+                marks: still_times.map(|t| box_near(&job.path, t)),
+                ..sheet_facts(&manifest, e)
+            },
         )?;
         files.push(("sheet.jpg".into(), "evidence_sheet".into(), sheet));
 
@@ -342,6 +345,17 @@ fn unpack(tar: &Path, dir: &Path) -> Result<(), String> {
         std::fs::write(&target, bytes).map_err(|e| format!("{}: {e}", target.display()))?;
     }
     Ok(())
+}
+
+/// The track's box at the sighting nearest `t` (within half a second).
+fn box_near(path: &[PathPoint], t: UnixMicros) -> Option<[f32; 4]> {
+    path.iter()
+        .min_by_key(|p| (p.sighting.time_us - t).abs())
+        .filter(|p| (p.sighting.time_us - t).abs() <= 500_000)
+        .map(|p| {
+            let b = p.sighting.bbox;
+            [b.x1, b.y1, b.width(), b.height()]
+        })
 }
 
 fn phase_name(p: Phase) -> &'static str {
@@ -478,6 +492,7 @@ fn sheet_facts(m: &Manifest, e: &ViolationEvent) -> SheetFacts {
     SheetFacts {
         title: format!("{} — {}", type_title(&e.kind), m.site_name),
         rows,
+        marks: [None; 3],
     }
 }
 
