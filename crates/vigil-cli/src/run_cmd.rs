@@ -119,6 +119,24 @@ pub fn open_plate_stage(models: &Models, config: &SiteConfig) -> anyhow::Result<
     })
 }
 
+/// Whether the kernel reports its clock disciplined by NTP (chrony,
+/// systemd-timesyncd, ntpd): `ntp_adjtime` in read-only mode, as `timedatectl`
+/// does. Packages record the answer; an unsynced clock is evidence an
+/// operator must be able to see.
+fn kernel_clock_synced() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: a zeroed timex with modes = 0 only reads the kernel state.
+        let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+        let state = unsafe { libc::ntp_adjtime(&mut tx) };
+        state != libc::TIME_ERROR && tx.status & libc::STA_UNSYNC == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// Resolves a config path against the config file's directory.
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
@@ -201,10 +219,14 @@ pub fn open_evidence(
                     ..
                 }
             );
-            (
-                id.clone(),
-                if replay { "replay" } else { "unsynced" }.to_owned(),
-            )
+            let state = if replay {
+                "replay"
+            } else if kernel_clock_synced() {
+                "synced"
+            } else {
+                "unsynced"
+            };
+            (id.clone(), state.to_owned())
         })
         .collect();
     Ok(EvidenceStage::new(
