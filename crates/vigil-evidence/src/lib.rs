@@ -9,6 +9,7 @@
 //! - [`sheet`]: the evidence sheet, one JPEG readable as a printed notice.
 //! - [`verify`]: the checks behind `vigil verify`.
 //! - [`spool`]: the on-disk queue that numbers packages and never loses one.
+//! - [`uploader`]: delivery to the case system (HTTP contract), retries and rejections.
 //!
 //! This crate decides nothing about violations: it packages what the rules
 //! found, and proves later that nobody changed it.
@@ -21,12 +22,14 @@ pub mod package;
 pub mod sheet;
 pub mod spool;
 pub mod synthetic;
+pub mod uploader;
 pub mod verify;
 
 pub use keys::{DeviceKey, Keyring, PublicKey};
 pub use manifest::Manifest;
 pub use package::{PackageContent, SealedPackage};
 pub use spool::{Spool, SpoolError, Spooled, Usage};
+pub use uploader::{HttpSink, PackageSink, SendError, UploadConfig, Uploader};
 pub use verify::{verify_all, verify_package, PackageReport};
 
 #[derive(Debug, thiserror::Error)]

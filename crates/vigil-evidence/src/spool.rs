@@ -217,15 +217,28 @@ impl Spool {
                     reason: "package without manifest.json".into(),
                 })?;
             tracing::info!(%camera, sequence = s.sequence, "chain head recovered from the spool");
-            self.heads.insert(
-                camera,
-                Head {
-                    sequence: s.sequence,
-                    manifest_sha256: sha256_hex(manifest),
-                },
-            );
+            let head = Head {
+                sequence: s.sequence,
+                manifest_sha256: sha256_hex(manifest),
+            };
+            // Written back: once the package it came from is delivered, the
+            // quota may free it, and a head file left behind would then hand
+            // out that sequence number again.
+            if let Err(e) = self.write_head(&camera, &head) {
+                tracing::warn!(error = %e, "recovered chain head not persisted");
+            }
+            self.heads.insert(camera, head);
         }
         Ok(())
+    }
+
+    fn write_head(&self, camera: &str, head: &Head) -> Result<(), SpoolError> {
+        let head_path = self.dir.join("heads").join(format!("{camera}.json"));
+        let head_bytes = serde_json::to_vec(head).map_err(|e| SpoolError::Corrupt {
+            path: head_path.clone(),
+            reason: e.to_string(),
+        })?;
+        write_atomically(&self.dir.join("tmp"), &head_path, &head_bytes)
     }
 
     /// The last committed sequence number of a camera (0 before the first).
@@ -358,18 +371,20 @@ impl Spool {
         fs::create_dir_all(&cam_dir).map_err(io(&cam_dir))?;
         let name = file_name(sequence, &sealed.manifest.event_id);
         let target = cam_dir.join(&name);
-        write_atomically(&self.dir.join("tmp"), &target, &tar)?;
         let head = Head {
             sequence,
             manifest_sha256: sealed.manifest_sha256(),
         };
-        let head_path = self.dir.join("heads").join(format!("{camera}.json"));
-        let head_bytes = serde_json::to_vec(&head).map_err(|e| SpoolError::Corrupt {
-            path: head_path.clone(),
-            reason: e.to_string(),
-        })?;
+        if let Err(e) = write_atomically(&self.dir.join("tmp"), &target, &tar) {
+            // Renamed, then the directory sync failed: the number is taken
+            // either way, and the next commit must not hand it out again.
+            if target.exists() {
+                self.heads.insert(camera, head);
+            }
+            return Err(e);
+        }
         // The package is committed; a failed head write is recovered on open.
-        if let Err(e) = write_atomically(&self.dir.join("tmp"), &head_path, &head_bytes) {
+        if let Err(e) = self.write_head(&camera, &head) {
             tracing::warn!(error = %e, "chain head not persisted; it is recovered from the spool on restart");
         }
         self.heads.insert(camera.clone(), head);
