@@ -268,7 +268,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
     let mut site = SiteRun::new(&config, &base, &options)
         .with_context(|| format!("cannot start site {}", args.config.display()))?;
     if !args.no_evidence {
-        site = site.with_evidence(open_evidence(&models, &config, &base, &args.config)?);
+        let mut stage = open_evidence(&models, &config, &base, &args.config)?;
+        let recovered = stage
+            .recover_intents()
+            .context("cannot package the events an interrupted run left")?;
+        if recovered > 0 {
+            println!(
+                "  {recovered} event(s) from an interrupted run packaged (their media was lost with that run)"
+            );
+        }
+        site = site.with_evidence(stage);
     }
     let mut sink = JsonlSink::create(args.events_out.as_deref(), args.summary_out.as_deref())?;
     install_stop_handlers();

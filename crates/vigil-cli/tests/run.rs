@@ -241,6 +241,64 @@ fn sigterm_stops_a_run_and_reports_what_it_analysed() {
     assert_eq!(packages, text.lines().count(), "{report}\n{stdout}");
 }
 
+#[test]
+fn an_event_survives_a_kill_9_before_its_package_and_is_packaged_on_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = red_early_config(dir.path());
+    let events = dir.path().join("events.jsonl");
+    let child = vigil()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--events-out")
+        .arg(&events)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil starts");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(240) {
+        if std::fs::read_to_string(&events).is_ok_and(|t| t.lines().count() > 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid; SIGKILL cannot be handled.
+    assert_eq!(unsafe { libc_kill(child.id() as i32, 9) }, 0);
+    let killed = child.wait_with_output().expect("wait");
+    assert!(!killed.status.success());
+    let fired = std::fs::read_to_string(&events)
+        .expect("events")
+        .lines()
+        .count();
+    assert!(fired > 0, "no violation before the kill");
+
+    // Restart: the leftover intents are packaged before anything else.
+    let out = vigil()
+        .args(["run", "--config"])
+        .arg(&config)
+        .args(["--max-frames", "1"])
+        .output()
+        .expect("vigil runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (packages, report) = verify_spool(dir.path());
+    assert!(
+        packages >= fired,
+        "{fired} events fired, {packages} packaged:\n{report}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join("spool/intents")).map_or(0, |d| d
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count())
+            == 0,
+        "intents left behind"
+    );
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;

@@ -5,12 +5,12 @@
 //! seconds from the start of the input (a file's `recorded_at`, else its
 //! first frame); `at_us` is the absolute instant (Unix µs, UTC).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vigil_core::time::UnixMicros;
 use vigil_rules::IntervalSummary;
 
 /// A plate read for an event's road user.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlateRead {
     /// Canonical text (`30A-123.45`), or the best guess when unreadable.
     pub text: String,
@@ -21,7 +21,7 @@ pub struct PlateRead {
     pub reads: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ViolationEvent {
     /// `red_light`, `stop_line_encroachment`, `speeding`, `wrong_way`, `lane_movement`.
     #[serde(rename = "type")]

@@ -9,9 +9,18 @@
 //! ring holds: an event is never dropped for want of media, and a missing
 //! still or clip is logged and left out of the package rather than
 //! blocking it.
+//!
+//! An event is also made durable the moment it fires: its *intent* (the
+//! event, path, signal facts) is written to `<spool>/intents/` (temp file,
+//! fsync, rename) and removed once its package is committed. After a crash,
+//! [`EvidenceStage::recover_intents`] packages every leftover intent without
+//! the media that died with the process (the manifest says so), so a
+//! violation the rules emitted is never lost.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use vigil_core::image::RgbImage;
 use vigil_core::time::UnixMicros;
@@ -43,16 +52,27 @@ pub struct PackagingContext {
     pub clock_sync: BTreeMap<String, String>,
 }
 
-/// One event waiting for its post-roll.
-#[derive(Debug, Clone)]
-pub struct EvidenceJob {
+/// What a package needs to know about an event, fixed when it fires and
+/// kept on disk until the package is committed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Intent {
     pub event: ViolationEvent,
-    pub path: Vec<PathPoint>,
-    pub signal_id: Option<String>,
-    pub timeline: PhaseTimeline,
-    pub plate_crop: Option<RgbImage>,
+    pub signal: SignalFacts,
+    pub trajectory: Vec<TrajectoryPoint>,
+    pub speed_kmh: Option<f64>,
+    /// Before the stop line, at it, at the clearance line.
+    pub still_times: [UnixMicros; 3],
+    /// The offender's box near each still time.
+    pub marks: [Option<[f32; 4]>; 3],
     /// Package once the camera's newest frame is at least this late.
     pub due_us: UnixMicros,
+}
+
+/// One event waiting for its post-roll.
+#[derive(Debug, Clone)]
+struct EvidenceJob {
+    intent: Intent,
+    plate_crop: Option<RgbImage>,
 }
 
 pub struct EvidenceStage {
@@ -92,7 +112,12 @@ impl EvidenceStage {
         &self.spool
     }
 
-    /// Queues an event; its package is built after the post-roll.
+    fn intents_dir(&self) -> PathBuf {
+        self.spool.dir().join("intents")
+    }
+
+    /// Queues an event and writes its intent durably; its package is built
+    /// after the post-roll.
     pub fn enqueue(
         &mut self,
         event: ViolationEvent,
@@ -101,15 +126,143 @@ impl EvidenceStage {
         timeline: PhaseTimeline,
         plate_crop: Option<RgbImage>,
     ) {
-        let due_us = event.at_us + self.post_roll_us;
-        self.jobs.push(EvidenceJob {
-            event,
-            path,
+        let intent = self.intent(event, &path, signal_id, &timeline);
+        if let Err(e) = self.write_intent(&intent) {
+            // The event is in events.jsonl; its package is still built from
+            // memory. Only a crash before then would lose it.
+            tracing::error!(error = %e, "could not write the event's intent; a crash now would lose its package");
+        }
+        self.jobs.push(EvidenceJob { intent, plate_crop });
+    }
+
+    fn intent(
+        &self,
+        event: ViolationEvent,
+        path: &[PathPoint],
+        signal_id: Option<String>,
+        timeline: &PhaseTimeline,
+    ) -> Intent {
+        let detail_us = |key: &str| event.details.get(key).and_then(serde_json::Value::as_i64);
+        let anchor = detail_us("t_stop_us").unwrap_or(event.at_us);
+        let first_seen = path.first().map(|p| p.sighting.time_us);
+        let still_times = [
+            (anchor - 1_000_000).max(first_seen.unwrap_or(i64::MIN)),
+            anchor,
+            detail_us("t_clear_us").unwrap_or(event.at_us + 500_000),
+        ];
+        let ctx = timeline.context_at(anchor);
+        let red_since = (ctx.phase == Phase::Red).then_some(ctx.since_us);
+        let signal = SignalFacts {
+            source: signal_id
+                .as_ref()
+                .and_then(|s| self.context.signal_sources.get(s))
+                .cloned()
+                .unwrap_or_else(|| "none".into()),
             signal_id,
-            timeline,
-            plate_crop,
-            due_us,
-        });
+            phase_at_event: phase_name(ctx.phase).into(),
+            red_since_us: red_since,
+            time_into_red_s: red_since.map(|s| (anchor - s) as f64 / 1e6),
+            amber_before_s: ctx.amber_before_us.map(|a| a as f64 / 1e6),
+            timeline: timeline
+                .intervals()
+                .iter()
+                .filter(|iv| iv.end_us >= anchor - 30_000_000 && iv.start_us <= anchor + 10_000_000)
+                .map(|iv| PhaseInterval {
+                    start_us: iv.start_us,
+                    end_us: iv.end_us,
+                    phase: phase_name(iv.phase).into(),
+                })
+                .collect(),
+        };
+        let trajectory = path
+            .iter()
+            .map(|p| TrajectoryPoint {
+                t_us: p.sighting.time_us,
+                frame: p.sighting.frame as u64,
+                bbox: [
+                    p.sighting.bbox.x1,
+                    p.sighting.bbox.y1,
+                    p.sighting.bbox.width(),
+                    p.sighting.bbox.height(),
+                ],
+                image: [p.front.x, p.front.y],
+                ground: p.ground.map(|g| [g.x, g.y]),
+            })
+            .collect();
+        Intent {
+            speed_kmh: speed_kmh(path, anchor),
+            marks: still_times.map(|t| box_near(path, t)),
+            due_us: event.at_us + self.post_roll_us,
+            event,
+            signal,
+            trajectory,
+            still_times,
+        }
+    }
+
+    fn intent_path(&self, intent: &Intent) -> PathBuf {
+        let e = &intent.event;
+        self.intents_dir().join(format!(
+            "{}.json",
+            event_id(&self.key.device_id, &e.camera, e.track_id, &e.kind, e.at_us)
+        ))
+    }
+
+    fn write_intent(&self, intent: &Intent) -> Result<(), String> {
+        let dir = self.intents_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let target = self.intent_path(intent);
+        let temp = target.with_extension("json.part");
+        let bytes = serde_json::to_vec(intent).map_err(|e| e.to_string())?;
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&temp)?;
+            std::io::Write::write_all(&mut f, &bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&temp, &target)?;
+            std::fs::File::open(&dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            format!("{}: {e}", target.display())
+        })
+    }
+
+    /// Packages the intents a crashed run left behind, without media (the
+    /// packet ring died with the process). Returns how many were packaged.
+    pub fn recover_intents(&mut self) -> Result<usize, SpoolError> {
+        let dir = self.intents_dir();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(0);
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        let mut done = 0;
+        for f in files {
+            let intent: Intent = match std::fs::read(&f)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                Some(i) => i,
+                None => {
+                    tracing::error!(file = %f.display(), "unreadable event intent kept for inspection");
+                    continue;
+                }
+            };
+            tracing::warn!(event = %f.display(), "packaging an event left by an interrupted run, without media");
+            self.package(
+                &EvidenceJob {
+                    intent,
+                    plate_crop: None,
+                },
+                None,
+            )?;
+            done += 1;
+        }
+        Ok(done)
     }
 
     pub fn queued(&self) -> usize {
@@ -129,14 +282,15 @@ impl EvidenceStage {
             return Ok(Vec::new());
         }
         self.retry_after = None;
-        let (ready, waiting): (Vec<EvidenceJob>, Vec<EvidenceJob>) = std::mem::take(&mut self.jobs)
-            .into_iter()
-            .partition(|j| j.event.camera == camera && (flush || newest_us >= j.due_us));
+        let (ready, waiting): (Vec<EvidenceJob>, Vec<EvidenceJob>) =
+            std::mem::take(&mut self.jobs).into_iter().partition(|j| {
+                j.intent.event.camera == camera && (flush || newest_us >= j.intent.due_us)
+            });
         self.jobs = waiting;
         let mut done = Vec::new();
         let mut ready = ready.into_iter();
         while let Some(job) = ready.next() {
-            match self.package(&job, ingest) {
+            match self.package(&job, Some(ingest)) {
                 Ok(s) => done.push(s),
                 Err(e) => {
                     // Keep the job (and the rest) queued: a full disk may
@@ -151,33 +305,37 @@ impl EvidenceStage {
         Ok(done)
     }
 
-    fn package(&mut self, job: &EvidenceJob, ingest: &CameraIngest) -> Result<Spooled, SpoolError> {
-        let e = &job.event;
-        let detail_us = |key: &str| e.details.get(key).and_then(serde_json::Value::as_i64);
-        let stop_us = detail_us("t_stop_us");
-        let clear_us = detail_us("t_clear_us");
-        let first_seen = job.path.first().map(|p| p.sighting.time_us);
-        let anchor = stop_us.unwrap_or(e.at_us);
-        let still_times = [
-            (anchor - 1_000_000).max(first_seen.unwrap_or(i64::MIN)),
-            anchor,
-            clear_us.unwrap_or(e.at_us + 500_000),
-        ];
-        let stills: Vec<Option<RgbImage>> = still_times
+    fn package(
+        &mut self,
+        job: &EvidenceJob,
+        media: Option<&CameraIngest>,
+    ) -> Result<Spooled, SpoolError> {
+        let intent = &job.intent;
+        let e = &intent.event;
+        let stills: Vec<Option<RgbImage>> = intent
+            .still_times
             .iter()
-            .map(|&t| match ingest.still(t) {
-                Ok((_, img)) => Some(img),
-                Err(err) => {
+            .map(|&t| match media.map(|m| m.still(t)) {
+                Some(Ok((_, img))) => Some(img),
+                Some(Err(err)) => {
                     tracing::warn!(camera = %e.camera, at_us = t, error = %err, "still not available; packaged without it");
                     None
                 }
+                None => None,
             })
             .collect();
-        let clip = self.cut_clip(ingest, e.at_us);
-
-        let ctx = job.timeline.context_at(anchor);
-        let red_since = (ctx.phase == Phase::Red).then_some(ctx.since_us);
-        let speed_kmh = speed_kmh(&job.path, anchor);
+        let clip = media.and_then(|m| self.cut_clip(m, e.at_us));
+        let mut details = e.details.clone();
+        if media.is_none() {
+            if let Some(map) = details.as_object_mut() {
+                map.insert(
+                    "media".into(),
+                    "lost: the run stopped before this event's stills and clip were packaged"
+                        .into(),
+                );
+            }
+        }
+        let detail_us = |key: &str| e.details.get(key).and_then(serde_json::Value::as_i64);
         let manifest = Manifest {
             schema_version: SCHEMA_VERSION,
             event_id: event_id(&self.key.device_id, &e.camera, e.track_id, &e.kind, e.at_us),
@@ -192,13 +350,13 @@ impl EvidenceStage {
                 kind: e.kind.clone(),
                 track_id: e.track_id,
                 class: e.class.clone(),
-                details: e.details.clone(),
-                speed_kmh,
+                details,
+                speed_kmh: intent.speed_kmh,
             },
             times: Times {
                 event_at_us: e.at_us,
-                stop_line_at_us: stop_us,
-                clearance_at_us: clear_us,
+                stop_line_at_us: detail_us("t_stop_us"),
+                clearance_at_us: detail_us("t_clear_us"),
                 utc_offset: self.context.utc_offset.clone(),
                 clock_sync: self
                     .context
@@ -208,48 +366,8 @@ impl EvidenceStage {
                     .unwrap_or_else(|| "unsynced".into()),
                 packaged_at_us: vigil_core::time::now_unix_us(),
             },
-            signal: SignalFacts {
-                signal_id: job.signal_id.clone(),
-                source: job
-                    .signal_id
-                    .as_ref()
-                    .and_then(|s| self.context.signal_sources.get(s))
-                    .cloned()
-                    .unwrap_or_else(|| "none".into()),
-                phase_at_event: phase_name(ctx.phase).into(),
-                red_since_us: red_since,
-                time_into_red_s: red_since.map(|s| (anchor - s) as f64 / 1e6),
-                amber_before_s: ctx.amber_before_us.map(|a| a as f64 / 1e6),
-                timeline: job
-                    .timeline
-                    .intervals()
-                    .iter()
-                    .filter(|iv| {
-                        iv.end_us >= anchor - 30_000_000 && iv.start_us <= anchor + 10_000_000
-                    })
-                    .map(|iv| PhaseInterval {
-                        start_us: iv.start_us,
-                        end_us: iv.end_us,
-                        phase: phase_name(iv.phase).into(),
-                    })
-                    .collect(),
-            },
-            trajectory: job
-                .path
-                .iter()
-                .map(|p| TrajectoryPoint {
-                    t_us: p.sighting.time_us,
-                    frame: p.sighting.frame as u64,
-                    bbox: [
-                        p.sighting.bbox.x1,
-                        p.sighting.bbox.y1,
-                        p.sighting.bbox.width(),
-                        p.sighting.bbox.height(),
-                    ],
-                    image: [p.front.x, p.front.y],
-                    ground: p.ground.map(|g| [g.x, g.y]),
-                })
-                .collect(),
+            signal: intent.signal.clone(),
+            trajectory: intent.trajectory.clone(),
             plate: e.plate_read.as_ref().map(|p| PlateFacts {
                 text: p.text.clone(),
                 valid: p.valid,
@@ -294,7 +412,7 @@ impl EvidenceStage {
             &[stills[0].as_ref(), stills[1].as_ref(), stills[2].as_ref()],
             job.plate_crop.as_ref(),
             &SheetFacts {
-                marks: still_times.map(|t| box_near(&job.path, t)),
+                marks: intent.marks,
                 ..sheet_facts(&manifest, e)
             },
         )?;
@@ -307,6 +425,7 @@ impl EvidenceStage {
             camera = %spooled.camera, sequence = spooled.sequence, event = %spooled.event_id,
             "evidence package committed"
         );
+        let _ = std::fs::remove_file(self.intent_path(intent));
         if let Some(out) = &self.output_dir {
             let dir = out
                 .join(&manifest.camera)

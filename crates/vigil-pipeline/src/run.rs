@@ -492,7 +492,8 @@ impl SiteRun {
                     .filter(|p| p.valid)
                     .map(|p| p.text.clone());
             }
-            sink.event(e)?;
+            // The intent is durable before the event is reported, so every
+            // event in the record has a package, even across a crash.
             if let Some(stage) = &mut self.evidence {
                 let signal = cam
                     .analysis
@@ -513,6 +514,7 @@ impl SiteRun {
                     plate_crop,
                 );
             }
+            sink.event(e)?;
             *report.events_by_type.entry(e.kind.clone()).or_default() += 1;
             cam.events += 1;
             tracing::info!(
