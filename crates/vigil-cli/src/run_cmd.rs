@@ -2,12 +2,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use vigil_core::config::SiteConfig;
 use vigil_evidence::manifest::ModelRef;
+use vigil_evidence::uploader::{HttpSink, UploadConfig, Uploader};
 use vigil_evidence::{DeviceKey, Spool};
 use vigil_infer::detector::{Detector, DetectorConfig};
 use vigil_infer::plate_reader::{PlateReader, PlateReaderConfig};
@@ -39,6 +42,13 @@ pub struct RunArgs {
     /// Do not build evidence packages (events and summaries only).
     #[arg(long)]
     no_evidence: bool,
+    /// Keep packages in the spool instead of sending them to the `[sink]`.
+    #[arg(long)]
+    no_upload: bool,
+    /// At the end of the input, wait up to this long for the uploader to
+    /// deliver what is left (what it cannot is kept and sent next time).
+    #[arg(long, default_value_t = 10.0)]
+    upload_drain_s: f64,
     #[command(flatten)]
     paths: ModelPaths,
 }
@@ -134,6 +144,78 @@ fn kernel_clock_synced() -> bool {
     #[cfg(not(target_os = "linux"))]
     {
         false
+    }
+}
+
+/// The uploader thread: sends the spool's packages to the configured sink.
+struct RunningUploader {
+    url: String,
+    spool: Arc<Mutex<Spool>>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+    delivered_before: usize,
+}
+
+fn count(spool: &Mutex<Spool>, delivered: bool) -> usize {
+    let s = spool.lock().unwrap_or_else(|e| e.into_inner());
+    let list = if delivered {
+        s.delivered()
+    } else {
+        s.pending()
+    };
+    list.map_or(0, |l| l.len())
+}
+
+fn start_uploader(
+    config: &SiteConfig,
+    base: &Path,
+    spool: Arc<Mutex<Spool>>,
+) -> anyhow::Result<RunningUploader> {
+    let vigil_core::config::Sink::Http { url, timeout_s } = &config.sink;
+    let key = DeviceKey::read(&resolve(base, &config.evidence.device_key))?;
+    let sink = HttpSink::new(url, key, Duration::from_secs_f64(timeout_s.max(0.1)))
+        .with_context(|| format!("sink.url {url}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let delivered_before = count(&spool, true);
+    let thread = {
+        let (spool, stop) = (Arc::clone(&spool), Arc::clone(&stop));
+        std::thread::Builder::new()
+            .name("uploader".into())
+            .spawn(move || Uploader::new(sink, UploadConfig::default()).run(&spool, &stop))
+            .context("cannot start the uploader thread")?
+    };
+    Ok(RunningUploader {
+        url: url.clone(),
+        spool,
+        stop,
+        thread,
+        delivered_before,
+    })
+}
+
+impl RunningUploader {
+    /// Lets the uploader drain for up to `grace`, stops it, and says where
+    /// things stand.
+    fn finish(self, grace: Duration) -> String {
+        let deadline = std::time::Instant::now() + grace;
+        while count(&self.spool, false) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.thread.join();
+        let delivered = count(&self.spool, true).saturating_sub(self.delivered_before);
+        let waiting = count(&self.spool, false);
+        if waiting == 0 {
+            format!(
+                "uploaded to {}: {delivered} package(s), none waiting",
+                self.url
+            )
+        } else {
+            format!(
+                "uploaded to {}: {delivered} package(s); {waiting} wait in the spool and go with the next run (is the case system up?)",
+                self.url
+            )
+        }
     }
 }
 
@@ -267,8 +349,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
     };
     let mut site = SiteRun::new(&config, &base, &options)
         .with_context(|| format!("cannot start site {}", args.config.display()))?;
+    let mut uploader = None;
     if !args.no_evidence {
         let mut stage = open_evidence(&models, &config, &base, &args.config)?;
+        if !args.no_upload {
+            uploader = Some(start_uploader(&config, &base, stage.spool())?);
+        }
         let recovered = stage
             .recover_intents()
             .context("cannot package the events an interrupted run left")?;
@@ -335,11 +421,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
         );
     }
     println!("  summary records: {}", report.summaries);
+    if let Some(up) = uploader {
+        println!(
+            "  {}",
+            up.finish(Duration::from_secs_f64(args.upload_drain_s.max(0.0)))
+        );
+    }
     if let Some(stage) = site.evidence() {
         println!(
             "  evidence packages: {} committed to {}{}",
             report.packages,
-            stage.spool().dir().display(),
+            stage.spool_dir().display(),
             if report.packages_pending > 0 {
                 format!(
                     ", {} NOT committed (see the errors above)",

@@ -13,6 +13,11 @@ fn root() -> PathBuf {
 /// The demo site, with the plan shifted so that the recording starts 10 s
 /// into the cycle: amber until t = 1 s, then red until t = 10 s.
 fn red_early_config(dir: &Path) -> PathBuf {
+    red_early_config_to(dir, "http://127.0.0.1:8480/api/v1/packages")
+}
+
+/// The same, sending packages to `sink_url`.
+fn red_early_config_to(dir: &Path, sink_url: &str) -> PathBuf {
     let demo = std::fs::read_to_string(root().join("configs/demo.toml")).expect("demo config");
     let clip = root().join("demo/motorway-a40.mp4");
     let clip = clip.to_str().expect("utf-8 path");
@@ -23,6 +28,7 @@ fn red_early_config(dir: &Path) -> PathBuf {
             "anchor = 2026-03-14T07:59:50+01:00",
         );
     assert!(text.contains("07:59:50"), "the demo plan anchor moved");
+    let text = text.replace("http://127.0.0.1:8480/api/v1/packages", sink_url);
     // Evidence, key and spool in the test's own directory.
     let text = text.replace(
         "\"../var/demo/",
@@ -44,16 +50,28 @@ fn red_early_config(dir: &Path) -> PathBuf {
     path
 }
 
-/// Every package the run committed, verified with the device's public key.
+/// Every package the run committed (delivered or not, in sequence order),
+/// verified with the device's public key.
 fn verify_spool(dir: &Path) -> (usize, String) {
-    let pending = dir.join("spool/pending/footbridge");
-    let count = std::fs::read_dir(&pending).map_or(0, |d| d.count());
-    if count == 0 {
+    let mut packages: Vec<PathBuf> = ["delivered", "pending"]
+        .iter()
+        .flat_map(|state| {
+            std::fs::read_dir(dir.join("spool").join(state).join("footbridge"))
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+        })
+        .collect();
+    // File names start with the zero-padded sequence number.
+    packages.sort_by_key(|p| p.file_name().map(|n| n.to_owned()));
+    if packages.is_empty() {
         return (0, String::new());
     }
+    let count = packages.len();
     let out = vigil()
         .arg("verify")
-        .arg(&pending)
+        .args(&packages)
         .arg("--pubkey")
         .arg(dir.join("device.key.pub"))
         .output()
@@ -71,10 +89,33 @@ fn vigil() -> Command {
     c
 }
 
+/// A stand-in for the case system's intake (issue 7 builds the real one):
+/// answers 201 to every POST and keeps the bodies.
+fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
+    let port = server
+        .server_addr()
+        .to_ip()
+        .map(|a| a.port())
+        .expect("port");
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = std::sync::Arc::clone(&bodies);
+    std::thread::spawn(move || {
+        for mut request in server.incoming_requests() {
+            let mut body = Vec::new();
+            let _ = std::io::Read::read_to_end(request.as_reader(), &mut body);
+            kept.lock().expect("lock").push(body);
+            let _ = request.respond(tiny_http::Response::empty(201));
+        }
+    });
+    (format!("http://127.0.0.1:{port}/api/v1/packages"), bodies)
+}
+
 #[test]
 fn events_out_holds_one_consistent_record_per_red_light_run() {
     let dir = tempfile::tempdir().expect("tmp");
-    let config = red_early_config(dir.path());
+    let (url, received) = receiver();
+    let config = red_early_config_to(dir.path(), &url);
     let events = dir.path().join("events.jsonl");
     let summary = dir.path().join("summary.jsonl");
     let out = vigil()
@@ -189,6 +230,9 @@ fn events_out_holds_one_consistent_record_per_red_light_run() {
         .filter(|e| e.path().join("sheet.jpg").exists() && e.path().join("clip.mp4").exists())
         .count();
     assert_eq!(sheets, records.len());
+    // And each went to the receiver, signed, before the run ended.
+    assert!(stdout.contains("none waiting"), "{stdout}");
+    assert_eq!(received.lock().expect("lock").len(), records.len());
 }
 
 #[test]
@@ -201,6 +245,9 @@ fn sigterm_stops_a_run_and_reports_what_it_analysed() {
         .arg(&config)
         .arg("--events-out")
         .arg(&events)
+        // Nothing listens at the sink's address: the uploader retries and
+        // the packages stay in the spool.
+        .args(["--upload-drain-s", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -276,7 +323,7 @@ fn an_event_survives_a_kill_9_before_its_package_and_is_packaged_on_restart() {
     let out = vigil()
         .args(["run", "--config"])
         .arg(&config)
-        .args(["--max-frames", "1"])
+        .args(["--max-frames", "1", "--no-upload"])
         .output()
         .expect("vigil runs");
     assert!(

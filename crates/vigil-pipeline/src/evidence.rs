@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -76,7 +77,9 @@ struct EvidenceJob {
 }
 
 pub struct EvidenceStage {
-    spool: Spool,
+    /// Shared with the uploader, which takes delivered packages out.
+    spool: Arc<Mutex<Spool>>,
+    spool_dir: PathBuf,
     key: DeviceKey,
     output_dir: Option<PathBuf>,
     pre_roll_us: i64,
@@ -97,7 +100,8 @@ impl EvidenceStage {
         context: PackagingContext,
     ) -> Self {
         Self {
-            spool,
+            spool_dir: spool.dir().to_path_buf(),
+            spool: Arc::new(Mutex::new(spool)),
             key,
             output_dir,
             pre_roll_us: (pre_roll_s * 1e6).round() as i64,
@@ -108,12 +112,17 @@ impl EvidenceStage {
         }
     }
 
-    pub fn spool(&self) -> &Spool {
-        &self.spool
+    /// The spool, for the uploader (hold the lock only briefly).
+    pub fn spool(&self) -> Arc<Mutex<Spool>> {
+        Arc::clone(&self.spool)
+    }
+
+    pub fn spool_dir(&self) -> &Path {
+        &self.spool_dir
     }
 
     fn intents_dir(&self) -> PathBuf {
-        self.spool.dir().join("intents")
+        self.spool_dir.join("intents")
     }
 
     /// Queues an event and writes its intent durably; its package is built
@@ -418,8 +427,12 @@ impl EvidenceStage {
         )?;
         files.push(("sheet.jpg".into(), "evidence_sheet".into(), sheet));
 
+        // A panic elsewhere cannot leave the spool half-changed (every change
+        // is a rename), so a poisoned lock is still usable.
         let (spooled, manifest) = self
             .spool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .commit(PackageContent { manifest, files }, &self.key)?;
         tracing::info!(
             camera = %spooled.camera, sequence = spooled.sequence, event = %spooled.event_id,
@@ -438,7 +451,7 @@ impl EvidenceStage {
     }
 
     fn cut_clip(&self, ingest: &CameraIngest, at_us: UnixMicros) -> Option<Vec<u8>> {
-        let dir = self.spool.dir().join("tmp");
+        let dir = self.spool_dir.join("tmp");
         let path = dir.join(format!("clip-{}-{at_us}.mp4", std::process::id()));
         let result = ingest
             .clip(at_us - self.pre_roll_us, at_us + self.post_roll_us, &path)
