@@ -123,6 +123,17 @@ pub struct PlateFacts {
     pub reads: usize,
     /// `white`, `yellow`, `blue`, `red` when measured.
     pub colour: Option<String>,
+    /// Every read that took part in the vote, with its confidence.
+    pub candidates: Vec<PlateCandidate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlateCandidate {
+    pub text: String,
+    pub confidence: f32,
+    /// Whether this read parsed as a valid Vietnamese plate.
+    pub valid: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,8 +6,8 @@
 use vigil_core::image::RgbImage;
 
 use crate::manifest::{
-    Manifest, ModelRef, PhaseInterval, PlateFacts, SignalFacts, Software, Times, TrajectoryPoint,
-    ViolationFacts, SCHEMA_VERSION, WALL_CLOCK_FIELDS,
+    Manifest, ModelRef, PhaseInterval, PlateCandidate, PlateFacts, SignalFacts, Software, Times,
+    TrajectoryPoint, ViolationFacts, SCHEMA_VERSION, WALL_CLOCK_FIELDS,
 };
 use crate::package::{event_id, PackageContent};
 use crate::sheet::{encode_jpeg, render_sheet, SheetFacts};
@@ -115,6 +115,23 @@ pub fn red_light_content(
             confidence: 0.93,
             reads: 3,
             colour: Some("white".into()),
+            candidates: vec![
+                PlateCandidate {
+                    text: "12-B1 234.56".into(),
+                    confidence: 0.95,
+                    valid: true,
+                },
+                PlateCandidate {
+                    text: "12-B1 234.56".into(),
+                    confidence: 0.91,
+                    valid: true,
+                },
+                PlateCandidate {
+                    text: "12B1Z3456".into(),
+                    confidence: 0.42,
+                    valid: false,
+                },
+            ],
         }),
         models: vec![ModelRef {
             name: "yolov8n-coco".into(),

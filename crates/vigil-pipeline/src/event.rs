@@ -19,6 +19,16 @@ pub struct PlateRead {
     pub valid: bool,
     /// How many crops voted.
     pub reads: usize,
+    /// Every single read that took part in the vote.
+    pub candidates: Vec<PlateCandidate>,
+}
+
+/// One crop's read of the plate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateCandidate {
+    pub text: String,
+    pub confidence: f32,
+    pub valid: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

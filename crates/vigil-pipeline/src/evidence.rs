@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use vigil_core::image::RgbImage;
 use vigil_core::time::UnixMicros;
 use vigil_evidence::manifest::{
-    Manifest, ModelRef, PhaseInterval, PlateFacts, SignalFacts, Software, Times, TrajectoryPoint,
-    ViolationFacts, SCHEMA_VERSION, WALL_CLOCK_FIELDS,
+    Manifest, ModelRef, PhaseInterval, PlateCandidate, PlateFacts, SignalFacts, Software, Times,
+    TrajectoryPoint, ViolationFacts, SCHEMA_VERSION, WALL_CLOCK_FIELDS,
 };
 use vigil_evidence::package::{event_id, read_package, PackageContent};
 use vigil_evidence::sheet::{encode_jpeg, render_sheet, SheetFacts};
@@ -383,6 +383,15 @@ impl EvidenceStage {
                 confidence: p.confidence.clamp(0.0, 1.0),
                 reads: p.reads,
                 colour: None,
+                candidates: p
+                    .candidates
+                    .iter()
+                    .map(|c| PlateCandidate {
+                        text: c.text.clone(),
+                        confidence: c.confidence.clamp(0.0, 1.0),
+                        valid: c.valid,
+                    })
+                    .collect(),
             }),
             models: self.context.models.clone(),
             config_sha256: self.context.config_sha256.clone(),
@@ -429,11 +438,21 @@ impl EvidenceStage {
 
         // A panic elsewhere cannot leave the spool half-changed (every change
         // is a rename), so a poisoned lock is still usable.
-        let (spooled, manifest) = self
-            .spool
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .commit(PackageContent { manifest, files }, &self.key)?;
+        let (spooled, manifest, usage) = {
+            let mut spool = self.spool.lock().unwrap_or_else(|e| e.into_inner());
+            let (spooled, manifest) =
+                spool.commit(PackageContent { manifest, files }, &self.key)?;
+            (spooled, manifest, spool.usage().ok())
+        };
+        if let Some(u) = usage.filter(|u| u.near_full) {
+            tracing::error!(
+                alarm = "spool_near_full",
+                pending_bytes = u.pending_bytes,
+                quota_bytes = u.quota_bytes,
+                pending_packages = u.pending_packages,
+                "the spool is nearly full of undelivered packages: is the case system reachable?"
+            );
+        }
         tracing::info!(
             camera = %spooled.camera, sequence = spooled.sequence, event = %spooled.event_id,
             "evidence package committed"

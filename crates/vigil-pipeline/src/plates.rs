@@ -16,7 +16,7 @@ use vigil_infer::InferError;
 use vigil_plate::PlateReading;
 use vigil_track::TrackView;
 
-use crate::event::PlateRead;
+use crate::event::{PlateCandidate, PlateRead};
 
 /// Crops kept per track (the largest boxes seen).
 pub const CROPS_PER_TRACK: usize = 3;
@@ -60,6 +60,27 @@ impl PlateStage {
             return Ok((None, None));
         }
         let voted = vigil_plate::vote(&reads, self.votes);
+        let candidates: Vec<PlateCandidate> = reads
+            .iter()
+            .map(|r| match r {
+                PlateReading::Read {
+                    plate, confidence, ..
+                } => PlateCandidate {
+                    text: plate.canonical(),
+                    confidence: *confidence,
+                    valid: true,
+                },
+                PlateReading::Unreadable {
+                    best_guess,
+                    confidence,
+                    ..
+                } => PlateCandidate {
+                    text: best_guess.clone(),
+                    confidence: *confidence,
+                    valid: false,
+                },
+            })
+            .collect();
         let read = match &voted {
             PlateReading::Read {
                 plate, confidence, ..
@@ -68,6 +89,7 @@ impl PlateStage {
                 confidence: *confidence,
                 valid: true,
                 reads: reads.len(),
+                candidates: candidates.clone(),
             },
             PlateReading::Unreadable {
                 best_guess,
@@ -78,6 +100,7 @@ impl PlateStage {
                 confidence: *confidence,
                 valid: false,
                 reads: reads.len(),
+                candidates,
             },
         };
         Ok((Some(read), best.map(|(_, crop)| crop)))
