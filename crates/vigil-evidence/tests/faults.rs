@@ -50,8 +50,18 @@ fn keyring() -> Keyring {
 fn template() -> &'static Path {
     static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("vigil-evidence-faults-{}", std::process::id()));
+        // Per process (a template from an older build must not be reused);
+        // those of processes that are gone are removed.
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("vigil-evidence-faults-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = root.join(format!("vigil-evidence-faults-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("template dir");
         let clip = dir.join("clip.bin");
         std::fs::write(&clip, CLIP).expect("clip");
