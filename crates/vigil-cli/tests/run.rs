@@ -235,34 +235,38 @@ fn events_out_holds_one_consistent_record_per_red_light_run() {
     assert_eq!(received.lock().expect("lock").len(), records.len());
 }
 
+/// Starts `vigil run` on `config` writing `events`, and returns once the
+/// first violation is in the file (or after 4 minutes).
+fn run_until_first_event(config: &Path, events: &Path, extra: &[&str]) -> std::process::Child {
+    let child = vigil()
+        .args(["run", "--config"])
+        .arg(config)
+        .arg("--events-out")
+        .arg(events)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil starts");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(240) {
+        if std::fs::read_to_string(events).is_ok_and(|t| t.lines().count() > 0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 #[test]
 fn sigterm_stops_a_run_and_reports_what_it_analysed() {
     let dir = tempfile::tempdir().expect("tmp");
     let config = red_early_config(dir.path());
     let events = dir.path().join("events.jsonl");
-    let child = vigil()
-        .args(["run", "--config"])
-        .arg(&config)
-        .arg("--events-out")
-        .arg(&events)
-        // Nothing listens at the sink's address: the uploader retries and
-        // the packages stay in the spool.
-        .args(["--upload-drain-s", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vigil starts");
-    // Wait for the first violation, then stop at once: its package is
-    // still waiting for the post-roll, so only the shutdown flush can
-    // commit it.
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(240) {
-        let lines = std::fs::read_to_string(&events).map_or(0, |t| t.lines().count());
-        if lines > 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Nothing listens at the sink's address: the uploader retries and the
+    // packages stay in the spool. Stop at the first violation: its package
+    // still waits for the post-roll, so only the shutdown flush commits it.
+    let child = run_until_first_event(&config, &events, &["--upload-drain-s", "1"]);
     // SAFETY: kill(2) on our own child's pid.
     let rc = unsafe { libc_kill(child.id() as i32, 15) };
     assert_eq!(rc, 0, "kill failed");
@@ -293,22 +297,7 @@ fn an_event_survives_a_kill_9_before_its_package_and_is_packaged_on_restart() {
     let dir = tempfile::tempdir().expect("tmp");
     let config = red_early_config(dir.path());
     let events = dir.path().join("events.jsonl");
-    let child = vigil()
-        .args(["run", "--config"])
-        .arg(&config)
-        .arg("--events-out")
-        .arg(&events)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vigil starts");
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(240) {
-        if std::fs::read_to_string(&events).is_ok_and(|t| t.lines().count() > 0) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = run_until_first_event(&config, &events, &[]);
     // SAFETY: kill(2) on our own child's pid; SIGKILL cannot be handled.
     assert_eq!(unsafe { libc_kill(child.id() as i32, 9) }, 0);
     let killed = child.wait_with_output().expect("wait");
