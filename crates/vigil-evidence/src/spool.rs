@@ -23,7 +23,8 @@
 //! written; past [`NEAR_FULL`] of the quota, [`Usage::near_full`] raises
 //! the alarm.
 //!
-//! One process writes a spool at a time.
+//! One process writes a spool at a time: `open` takes an exclusive lock on
+//! `spool.lock` and fails if another process holds it.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -97,6 +98,8 @@ pub struct Usage {
 
 #[derive(Debug)]
 pub struct Spool {
+    /// Held for the spool's lifetime: see [`Spool::open`].
+    _lock: File,
     dir: PathBuf,
     quota_bytes: u64,
     heads: BTreeMap<String, Head>,
@@ -147,6 +150,20 @@ impl Spool {
             let d = dir.join(sub);
             fs::create_dir_all(&d).map_err(io(&d))?;
         }
+        // One writer at a time: a second opener would clear the first one's
+        // in-flight temp files. The lock dies with the process (kill -9 too).
+        let lock_path = dir.join("spool.lock");
+        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(SpoolError::Corrupt {
+                    path: dir.to_path_buf(),
+                    reason: "in use by another process (spool.lock is held); one process writes a spool at a time".into(),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
         let tmp = dir.join("tmp");
         for entry in fs::read_dir(&tmp).map_err(io(&tmp))?.flatten() {
             let p = entry.path();
@@ -154,6 +171,7 @@ impl Spool {
             let _ = fs::remove_file(&p).or_else(|_| fs::remove_dir_all(&p));
         }
         let mut spool = Self {
+            _lock: lock,
             dir: dir.to_path_buf(),
             quota_bytes,
             heads: BTreeMap::new(),

@@ -316,3 +316,16 @@ fn the_same_event_gives_the_same_manifest_apart_from_wall_clock_fields() {
     assert_eq!(a, b);
     assert_eq!(len_a, len_b);
 }
+
+#[test]
+fn a_second_writer_cannot_open_a_spool_in_use() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = Spool::open(dir.path(), 1 << 20).expect("first");
+    let second = Spool::open(dir.path(), 1 << 20).expect_err("second");
+    assert!(
+        second.to_string().contains("in use by another process"),
+        "{second}"
+    );
+    drop(first);
+    Spool::open(dir.path(), 1 << 20).expect("free again once the first is gone");
+}
