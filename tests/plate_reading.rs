@@ -8,7 +8,7 @@ use std::process::Command;
 
 use vigil_core::image::RgbImage;
 use vigil_infer::model::OnnxModel;
-use vigil_infer::ocr::{Alphabet, TextRecogniser};
+use vigil_infer::ocr::{Alphabet, RecogniserCalibrator, TextRecogniser};
 use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
 use vigil_infer::runtime::{Runtime, SessionOptions};
 use vigil_infer::text_detector::{plate_region, TextDetector, TextDetectorConfig};
@@ -56,9 +56,29 @@ fn recogniser(alphabet: Alphabet) -> TextRecogniser {
     .expect("recogniser")
 }
 
-/// The reader as Vigil runs it: the recogniser's head cut to plate characters.
+/// The reader as Vigil runs it: the recogniser's head cut to plate
+/// characters, and one-line plates read by its INT8 copy.
 fn reader() -> PlateReader {
-    PlateReader::new(recogniser(Alphabet::Plate), PlateReaderConfig::default())
+    let (runtime, path, sha256) = recogniser_file();
+    let table = vigil_infer::quantize::builtin(&sha256).expect("a shipped table for this model");
+    let options = SessionOptions {
+        threads: 2,
+        ..SessionOptions::default()
+    };
+    let int8 = TextRecogniser::open_int8(
+        runtime,
+        "ppocrv6-rec-small",
+        &path,
+        None,
+        options,
+        Alphabet::Plate,
+        &table,
+    )
+    .expect("int8 recogniser");
+    let reader = PlateReader::new(recogniser(Alphabet::Plate), PlateReaderConfig::default())
+        .with_one_line_recogniser(int8);
+    assert!(reader.reads_one_line_in_int8());
+    reader
 }
 
 /// A grey "vehicle" 320x240 with a white plate drawn by ffmpeg's drawtext.
@@ -252,4 +272,91 @@ fn the_plate_head_reads_like_the_full_head() {
         }
     }
     assert!(worst < 1e-4, "probabilities differ by up to {worst}");
+}
+
+fn recogniser_file() -> (&'static Runtime, PathBuf, String) {
+    let name = "ppocrv6-rec-small";
+    let manifest = Manifest::load(&root().join("models/manifest.toml")).expect("manifest");
+    let models = root().join("models");
+    vigil_infer::store::require(&manifest, &models, &["onnxruntime", name])
+        .expect("models fetched");
+    let runtime = Runtime::load(&models.join(&manifest.runtime.file)).expect("runtime");
+    let entry = manifest.model(name).expect("entry");
+    (runtime, models.join(&entry.file), entry.sha256.clone())
+}
+
+fn one_line_crops(dir: &Path) -> Vec<RgbImage> {
+    plate_crops(dir)
+        .into_iter()
+        .filter(|c| {
+            c.width as f32 / c.height as f32 >= PlateReaderConfig::default().two_line_max_aspect
+        })
+        .collect()
+}
+
+/// The INT8 recogniser built from the shipped calibration table reads the
+/// one-line plates as the float one does, and with confident characters.
+#[test]
+fn the_int8_recogniser_reads_one_line_plates_like_the_float_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let crops = one_line_crops(dir.path());
+    assert_eq!(crops.len(), 3);
+    let (runtime, path, sha256) = recogniser_file();
+    let table = vigil_infer::quantize::builtin(&sha256).expect("a shipped table for this model");
+    let options = SessionOptions {
+        threads: 2,
+        ..SessionOptions::default()
+    };
+    let mut int8 = TextRecogniser::open_int8(
+        runtime,
+        "ppocrv6-rec-small",
+        &path,
+        None,
+        options,
+        Alphabet::Plate,
+        &table,
+    )
+    .expect("int8 recogniser");
+    let mut float = recogniser(Alphabet::Plate);
+    let refs: Vec<&RgbImage> = crops.iter().collect();
+    let (a, b) = (
+        float.recognise(&refs).expect("float"),
+        int8.recognise(&refs).expect("int8"),
+    );
+    for (f, q) in a.iter().zip(&b) {
+        assert_eq!(f.text, q.text);
+        assert!(q.confidence() > 0.9, "{q:?}");
+    }
+    assert_eq!(b[0].text, "30A-123.45");
+}
+
+/// Calibrating on some crops gives a table that covers every quantised
+/// tensor of the model, and the recogniser quantised with it still reads.
+#[test]
+fn a_calibration_run_covers_the_model_and_quantises_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let crops = one_line_crops(dir.path());
+    let (runtime, path, sha256) = recogniser_file();
+    let options = SessionOptions {
+        threads: 2,
+        ..SessionOptions::default()
+    };
+    let name = "ppocrv6-rec-small";
+    let mut calibrator =
+        RecogniserCalibrator::open(runtime, name, &path, None, options, Alphabet::Plate)
+            .expect("calibrator");
+    for crop in &crops {
+        calibrator.add(crop).expect("calibration run");
+    }
+    assert_eq!(calibrator.lines(), crops.len());
+    let table = calibrator.finish(&sha256, "test crops");
+    let shipped = vigil_infer::quantize::builtin(&sha256).expect("shipped table");
+    let names =
+        |t: &vigil_infer::quantize::Calibration| t.ranges.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&table), names(&shipped));
+    let mut int8 =
+        TextRecogniser::open_int8(runtime, name, &path, None, options, Alphabet::Plate, &table)
+            .expect("quantised with the new table");
+    let read = int8.recognise(&[&crops[0]]).expect("read");
+    assert_eq!(read[0].text, "30A-123.45");
 }

@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use vigil_infer::ocr::Alphabet;
-use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
+use vigil_infer::ocr::{Alphabet, RecogniserCalibrator};
+use vigil_infer::plate_reader::{plate_lines, PlateLayout, PlateReaderConfig};
 use vigil_infer::runtime::SessionOptions;
 use vigil_plate::PlateReading;
 
@@ -46,6 +46,15 @@ pub enum EvalCommand {
         /// trained with) instead of cutting it down to plate characters.
         #[arg(long)]
         full_head: bool,
+        /// Read one-line plates with the float recogniser too, not the INT8
+        /// one (built from the shipped calibration table).
+        #[arg(long)]
+        float: bool,
+        /// Instead of evaluating, measure the INT8 calibration table of the
+        /// recogniser on the dataset's one-line crops and write it to FILE
+        /// (TOML). The labels are not used.
+        #[arg(long, value_name = "FILE")]
+        calibrate: Option<PathBuf>,
         #[command(flatten)]
         paths: ModelPaths,
     },
@@ -122,6 +131,8 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             threads,
             limit,
             full_head,
+            float,
+            calibrate,
             paths,
         } => {
             let alphabet = if full_head {
@@ -129,10 +140,20 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             } else {
                 Alphabet::Plate
             };
+            if let Some(out) = calibrate {
+                return calibrate_recogniser(
+                    &dataset,
+                    &out,
+                    (&recogniser, alphabet),
+                    threads,
+                    limit,
+                    &paths,
+                );
+            }
             plates(
                 &dataset,
                 json.as_deref(),
-                (&recogniser, alphabet),
+                (&recogniser, alphabet, !float),
                 threads,
                 limit,
                 &paths,
@@ -191,6 +212,8 @@ struct PlateReport {
     recogniser: String,
     /// `plate` (output head cut down to plate characters) or `full`.
     head: &'static str,
+    /// Whether one-line plates were read by the INT8 recogniser.
+    one_line_int8: bool,
     count: usize,
     exact_accuracy: f64,
     char_accuracy: f64,
@@ -206,7 +229,7 @@ struct PlateReport {
 fn plates(
     dataset: &Path,
     json: Option<&Path>,
-    (recogniser, alphabet): (&str, Alphabet),
+    (recogniser, alphabet, int8): (&str, Alphabet, bool),
     threads: usize,
     limit: Option<usize>,
     paths: &ModelPaths,
@@ -223,10 +246,8 @@ fn plates(
         threads,
         ..SessionOptions::default()
     };
-    let mut reader = PlateReader::new(
-        models.recogniser(recogniser, options, alphabet)?,
-        PlateReaderConfig::default(),
-    );
+    let mut reader = models.plate_reader(recogniser, options, alphabet, int8)?;
+    let one_line_int8 = reader.reads_one_line_in_int8();
     let bar = ProgressBar::new(rows.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} plates [{elapsed}<{eta}]")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -297,6 +318,7 @@ fn plates(
             Alphabet::Full => "full",
             Alphabet::Plate => "plate",
         },
+        one_line_int8,
         count: n,
         exact_accuracy: exact as f64 / n as f64,
         char_accuracy: char_sum.max(0.0) / n as f64,
@@ -308,8 +330,16 @@ fn plates(
         errors,
     };
     println!(
-        "{} ({} plates, recogniser {}, {} head)",
-        report.dataset, n, report.recogniser, report.head
+        "{} ({} plates, recogniser {}, {} head, one-line plates in {})",
+        report.dataset,
+        n,
+        report.recogniser,
+        report.head,
+        if report.one_line_int8 {
+            "int8"
+        } else {
+            "float"
+        }
     );
     println!(
         "  exact match      {:>7.2}%  ({exact}/{n})",
@@ -340,6 +370,80 @@ fn plates(
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
         println!("  results written to {}", path.display());
     }
+    Ok(Verdict::Passed)
+}
+
+/// `eval plates --calibrate`: the INT8 calibration table of a recogniser,
+/// measured on a dataset's one-line crops (the plates the INT8 recogniser
+/// reads).
+fn calibrate_recogniser(
+    dataset: &Path,
+    out: &Path,
+    (recogniser, alphabet): (&str, Alphabet),
+    threads: usize,
+    limit: Option<usize>,
+    paths: &ModelPaths,
+) -> anyhow::Result<Verdict> {
+    let mut rows = read_labels(dataset, "plate_text")?;
+    if let Some(n) = limit {
+        rows.truncate(n);
+    }
+    let models = Models::load(paths)?;
+    let options = SessionOptions {
+        threads,
+        ..SessionOptions::default()
+    };
+    let (path, dict) = models.recogniser_files(recogniser)?;
+    let sha256 = models
+        .manifest
+        .model(recogniser)
+        .context("recogniser entry")?
+        .sha256
+        .clone();
+    let mut calibrator = RecogniserCalibrator::open(
+        models.runtime,
+        recogniser,
+        &path,
+        dict.as_deref(),
+        options,
+        alphabet,
+    )?;
+    let config = PlateReaderConfig::default();
+    for (file, _) in &rows {
+        let image = load_image(file)?;
+        if let (PlateLayout::OneLine, lines) = plate_lines(&image, &config) {
+            for line in &lines {
+                calibrator.add(line)?;
+            }
+        }
+    }
+    if calibrator.lines() == 0 {
+        bail!(
+            "{} has no one-line plate crops to calibrate on",
+            dataset.display()
+        );
+    }
+    let name = dataset.file_name().map_or_else(
+        || dataset.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let table = calibrator.finish(
+        &sha256,
+        &format!(
+            "vigil eval plates --calibrate: the {} one-line crops (width / height >= {}) of {} ({} rows); per tensor, the mean over crops of each crop's minimum and maximum",
+            calibrator.lines(),
+            config.two_line_max_aspect,
+            name,
+            rows.len()
+        ),
+    );
+    std::fs::write(out, table.to_toml()?).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "{} ranges from {} one-line crops written to {}",
+        table.ranges.len(),
+        calibrator.lines(),
+        out.display()
+    );
     Ok(Verdict::Passed)
 }
 

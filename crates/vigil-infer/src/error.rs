@@ -15,6 +15,8 @@ pub enum InferError {
     Run { model: String, message: String },
     #[error("model {model}: cannot prune its output head: {message}")]
     Prune { model: String, message: String },
+    #[error("model {model}: cannot quantise: {message}")]
+    Quantize { model: String, message: String },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }

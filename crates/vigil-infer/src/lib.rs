@@ -15,6 +15,7 @@ pub mod model;
 pub mod ocr;
 pub mod onnx_proto;
 pub mod plate_reader;
+pub mod quantize;
 mod resample;
 pub mod riders;
 pub mod runtime;

@@ -74,6 +74,15 @@ impl OnnxModel {
         self.provider
     }
 
+    /// The names of the model's outputs, in the order runs return them.
+    pub fn output_names(&self) -> Vec<String> {
+        self.session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_owned())
+            .collect()
+    }
+
     /// The first input's shape (-1 = dynamic).
     pub fn input_shape(&self) -> &[i64] {
         &self.input_shape

@@ -48,12 +48,32 @@ pub struct PlateText {
 
 pub struct PlateReader {
     recogniser: TextRecogniser,
+    /// Reads one-line plates instead of `recogniser`, when set (an INT8
+    /// recogniser: as exact as the float one on one-line plates, and about
+    /// twice as fast).
+    one_line: Option<TextRecogniser>,
     config: PlateReaderConfig,
 }
 
 impl PlateReader {
     pub fn new(recogniser: TextRecogniser, config: PlateReaderConfig) -> Self {
-        Self { recogniser, config }
+        Self {
+            recogniser,
+            one_line: None,
+            config,
+        }
+    }
+
+    /// Reads one-line plates with `recogniser`; two-line plates keep the
+    /// reader's main recogniser.
+    pub fn with_one_line_recogniser(mut self, recogniser: TextRecogniser) -> Self {
+        self.one_line = Some(recogniser);
+        self
+    }
+
+    /// Whether one-line plates have their own (INT8) recogniser.
+    pub fn reads_one_line_in_int8(&self) -> bool {
+        self.one_line.is_some()
     }
 
     pub fn recogniser(&self) -> &TextRecogniser {
@@ -62,9 +82,13 @@ impl PlateReader {
 
     /// Reads a crop that holds one plate, and parses it.
     pub fn read_plate(&mut self, crop: &RgbImage) -> Result<(PlateText, PlateReading), InferError> {
-        let (layout, lines) = self.line_images(crop);
+        let (layout, lines) = plate_lines(crop, &self.config);
         let refs: Vec<&RgbImage> = lines.iter().collect();
-        let read = self.recogniser.recognise(&refs)?;
+        let recogniser = match (layout, self.one_line.as_mut()) {
+            (PlateLayout::OneLine, Some(one_line)) => one_line,
+            _ => &mut self.recogniser,
+        };
+        let read = recogniser.recognise(&refs)?;
         let reading = vigil_plate::parse(&to_ocr(&read));
         let text = PlateText {
             layout,
@@ -72,29 +96,30 @@ impl PlateReader {
         };
         Ok((text, reading))
     }
+}
 
-    /// The crop's layout and its line images, top first.
-    fn line_images(&self, crop: &RgbImage) -> (PlateLayout, Vec<RgbImage>) {
-        let aspect = crop.width as f32 / crop.height.max(1) as f32;
-        if aspect >= self.config.two_line_max_aspect {
-            return (PlateLayout::OneLine, vec![crop.clone()]);
-        }
-        let b = self.config.two_line_border.clamp(0.0, 0.4);
-        let (dx, dy) = (
-            (crop.width as f32 * b) as i64,
-            (crop.height as f32 * b) as i64,
-        );
-        let inner = crop
-            .crop(
-                dx,
-                dy,
-                i64::from(crop.width) - 2 * dx,
-                i64::from(crop.height) - 2 * dy,
-            )
-            .unwrap_or_else(|| crop.clone());
-        let (top, bottom) = split_lines(&inner);
-        (PlateLayout::TwoLine, vec![top, bottom])
+/// A plate crop's layout and its line images, top first, as
+/// [`PlateReader::read_plate`] recognises them.
+pub fn plate_lines(crop: &RgbImage, config: &PlateReaderConfig) -> (PlateLayout, Vec<RgbImage>) {
+    let aspect = crop.width as f32 / crop.height.max(1) as f32;
+    if aspect >= config.two_line_max_aspect {
+        return (PlateLayout::OneLine, vec![crop.clone()]);
     }
+    let b = config.two_line_border.clamp(0.0, 0.4);
+    let (dx, dy) = (
+        (crop.width as f32 * b) as i64,
+        (crop.height as f32 * b) as i64,
+    );
+    let inner = crop
+        .crop(
+            dx,
+            dy,
+            i64::from(crop.width) - 2 * dx,
+            i64::from(crop.height) - 2 * dy,
+        )
+        .unwrap_or_else(|| crop.clone());
+    let (top, bottom) = split_lines(&inner);
+    (PlateLayout::TwoLine, vec![top, bottom])
 }
 
 fn to_ocr(lines: &[RecognisedLine]) -> Vec<OcrLine> {

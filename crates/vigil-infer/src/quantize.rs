@@ -1,0 +1,926 @@
+//! Static INT8 quantisation of a recogniser's convolutions, in memory.
+//!
+//! ONNX Runtime runs a `DequantizeLinear -> Conv -> QuantizeLinear` group
+//! as one integer convolution (`QLinearConv`, VNNI where the CPU has it),
+//! about twice as fast as the float one. This module writes those groups
+//! into a float model, the way `onnxruntime.quantization.quantize_static`
+//! does in QDQ format, but at load time and with Vigil's own calibration:
+//!
+//! 1. [`fold`]: drop `Identity` nodes, and fold a constant per-channel `Add`
+//!    (Paddle exports a convolution's bias that way) and an inference
+//!    `BatchNormalization` into the convolution before them;
+//! 2. [`Calibrator`]: run the folded float model on real line images and
+//!    record, for every convolution input and output, the mean over the
+//!    images of each image's minimum and maximum (a mean, not the extreme,
+//!    so one odd crop does not stretch a range and cost every other crop
+//!    its resolution). The table is saved as TOML with the model's SHA-256;
+//! 3. [`quantize`]: weights to int8 per output channel (symmetric, scale
+//!    max|w| / 127), biases to int32 at the input scale times the weight
+//!    scale, activations to uint8 with the calibrated range (always holding
+//!    0), as `com.microsoft` QuantizeLinear/DequantizeLinear pairs, which
+//!    take a per-channel `axis` at any opset, so the model's opset 11 stays;
+//! 4. [`fuse_gelu`]: the exported `x * 0.5 * (1 + erf(x / sqrt 2))` becomes
+//!    one `com.microsoft` Gelu node (ONNX Runtime's own fusion does not
+//!    fire once the convolution before it is quantised).
+//!
+//! Everything else (attention, layer norms, the head) stays float.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::onnx_proto::{
+    attribute_proto, tensor_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
+    OperatorSetIdProto, TensorProto, TypeProto, ValueInfoProto,
+};
+use crate::InferError;
+
+const MS_DOMAIN: &str = "com.microsoft";
+
+/// Calibrated value ranges of a model's convolution inputs and outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// SHA-256 of the model file the ranges were measured on.
+    pub model_sha256: String,
+    /// How the ranges were measured (data set, crops, layouts).
+    pub source: String,
+    /// Tensor name (after [`fold`]) -> `[low, high]`.
+    pub ranges: BTreeMap<String, [f32; 2]>,
+}
+
+impl Calibration {
+    pub fn from_toml(text: &str, model: &str) -> Result<Self, InferError> {
+        toml::from_str(text).map_err(|e| InferError::Quantize {
+            model: model.to_owned(),
+            message: format!("bad calibration table: {e}"),
+        })
+    }
+
+    pub fn to_toml(&self) -> Result<String, InferError> {
+        toml::to_string(self).map_err(|e| InferError::Quantize {
+            model: String::new(),
+            message: format!("cannot write the calibration table: {e}"),
+        })
+    }
+}
+
+fn err(model: &str, message: impl Into<String>) -> InferError {
+    InferError::Quantize {
+        model: model.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn graph_mut<'m>(model: &'m mut ModelProto, name: &str) -> Result<&'m mut GraphProto, InferError> {
+    model
+        .graph
+        .as_mut()
+        .ok_or_else(|| err(name, "the model has no graph"))
+}
+
+fn op(node: &NodeProto) -> &str {
+    node.op_type.as_deref().unwrap_or_default()
+}
+
+fn tensor_name(t: &TensorProto) -> &str {
+    t.name.as_deref().unwrap_or_default()
+}
+
+/// A float initializer's values and dims.
+fn float_init(graph: &GraphProto, name: &str) -> Option<(Vec<i64>, Vec<f32>)> {
+    let t = graph.initializer.iter().find(|t| tensor_name(t) == name)?;
+    if t.data_type != Some(tensor_proto::DataType::Float as i32)
+        || t.data_location == Some(tensor_proto::DataLocation::External as i32)
+    {
+        return None;
+    }
+    let values: Vec<f32> = match &t.raw_data {
+        Some(raw) if !raw.is_empty() => raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        _ => t.float_data.clone(),
+    };
+    let len: i64 = t.dims.iter().product();
+    (usize::try_from(len).ok() == Some(values.len())).then(|| (t.dims.clone(), values))
+}
+
+fn raw_tensor(
+    name: &str,
+    dims: &[i64],
+    data_type: tensor_proto::DataType,
+    raw: Vec<u8>,
+) -> TensorProto {
+    TensorProto {
+        name: Some(name.to_owned()),
+        dims: dims.to_vec(),
+        data_type: Some(data_type as i32),
+        raw_data: Some(raw),
+        ..TensorProto::default()
+    }
+}
+
+fn f32_tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+    raw_tensor(
+        name,
+        dims,
+        tensor_proto::DataType::Float,
+        values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    )
+}
+
+fn node(op_type: &str, domain: &str, inputs: &[&str], output: &str) -> NodeProto {
+    NodeProto {
+        op_type: Some(op_type.to_owned()),
+        domain: (!domain.is_empty()).then(|| domain.to_owned()),
+        name: Some(format!("{output}_{op_type}")),
+        input: inputs.iter().map(|s| (*s).to_owned()).collect(),
+        output: vec![output.to_owned()],
+        ..NodeProto::default()
+    }
+}
+
+fn int_attribute(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.to_owned()),
+        i: Some(value),
+        r#type: Some(attribute_proto::AttributeType::Int as i32),
+        ..AttributeProto::default()
+    }
+}
+
+/// Convolutions whose weight is a float initializer: the ones quantised.
+fn quantisable_convs(graph: &GraphProto) -> Vec<usize> {
+    let inits: HashSet<&str> = graph.initializer.iter().map(tensor_name).collect();
+    graph
+        .node
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| {
+            op(n) == "Conv"
+                && n.domain.as_deref().unwrap_or_default().is_empty()
+                && n.input.get(1).is_some_and(|w| inits.contains(w.as_str()))
+                && n.output.len() == 1
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Drops `Identity` nodes and folds constant per-channel `Add`s and
+/// `BatchNormalization`s into the convolutions before them. The model
+/// computes the same function; tensor names after this are what a
+/// [`Calibration`] refers to.
+pub fn fold(model: &mut ModelProto, name: &str) -> Result<(), InferError> {
+    let graph = graph_mut(model, name)?;
+    let outputs: HashSet<String> = graph.output.iter().filter_map(|o| o.name.clone()).collect();
+
+    // Identity nodes: readers of the output read the input instead.
+    let mut alias: HashMap<String, String> = HashMap::new();
+    graph.node.retain(|n| {
+        let drop = op(n) == "Identity"
+            && n.input.len() == 1
+            && n.output.len() == 1
+            && !outputs.contains(&n.output[0]);
+        if drop {
+            alias.insert(n.output[0].clone(), n.input[0].clone());
+        }
+        !drop
+    });
+    let resolve = |mut t: String| {
+        let mut hops = 0;
+        while let Some(next) = alias.get(&t) {
+            t = next.clone();
+            hops += 1;
+            if hops > alias.len() {
+                break;
+            }
+        }
+        t
+    };
+    for n in &mut graph.node {
+        for input in &mut n.input {
+            if alias.contains_key(input) {
+                *input = resolve(std::mem::take(input));
+            }
+        }
+    }
+
+    // Conv -> Add(constant [1, C, 1, 1]) and Conv -> BatchNormalization.
+    let mut removed = HashSet::new();
+    for ci in quantisable_convs(graph) {
+        let conv_out = graph.node[ci].output[0].clone();
+        if outputs.contains(&conv_out) {
+            continue;
+        }
+        let readers: Vec<usize> = graph
+            .node
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.input.contains(&conv_out))
+            .map(|(i, _)| i)
+            .collect();
+        let [ri] = readers.as_slice() else { continue };
+        let reader = &graph.node[*ri];
+        let Some((w_dims, mut w)) = float_init(graph, &graph.node[ci].input[1]) else {
+            continue;
+        };
+        let channels = w_dims.first().copied().unwrap_or(0).max(0) as usize;
+        if channels == 0 || w.len() % channels != 0 {
+            continue;
+        }
+        let mut bias = match graph.node[ci].input.get(2).filter(|b| !b.is_empty()) {
+            Some(b) => match float_init(graph, b) {
+                Some((_, v)) if v.len() == channels => v,
+                _ => continue,
+            },
+            None => vec![0.0; channels],
+        };
+        match op(reader) {
+            "Add" if reader.input.len() == 2 => {
+                let other = if reader.input[0] == conv_out {
+                    &reader.input[1]
+                } else {
+                    &reader.input[0]
+                };
+                let Some((dims, c)) = float_init(graph, other) else {
+                    continue;
+                };
+                // Per channel: [C, 1, 1] or [1, C, 1, 1], never a [C] that
+                // would broadcast along the width.
+                let per_channel =
+                    matches!(dims.as_slice(), [1, c, 1, 1] | [c, 1, 1] if *c as usize == channels);
+                if !per_channel || other == &conv_out {
+                    continue;
+                }
+                for (b, add) in bias.iter_mut().zip(&c) {
+                    *b += add;
+                }
+            }
+            "BatchNormalization" if reader.input.len() == 5 && reader.output.len() == 1 => {
+                if reader.input[0] != conv_out {
+                    continue;
+                }
+                let params: Option<Vec<Vec<f32>>> = reader.input[1..5]
+                    .iter()
+                    .map(|p| {
+                        float_init(graph, p)
+                            .map(|(_, v)| v)
+                            .filter(|v| v.len() == channels)
+                    })
+                    .collect();
+                let Some(params) = params else { continue };
+                let eps = reader
+                    .attribute
+                    .iter()
+                    .find(|a| a.name.as_deref() == Some("epsilon"))
+                    .and_then(|a| a.f)
+                    .unwrap_or(1e-5);
+                let per = w.len() / channels;
+                for c in 0..channels {
+                    let k = params[0][c] / (params[3][c] + eps).sqrt();
+                    for v in &mut w[c * per..(c + 1) * per] {
+                        *v *= k;
+                    }
+                    bias[c] = (bias[c] - params[2][c]) * k + params[1][c];
+                }
+            }
+            _ => continue,
+        }
+        let new_out = reader.output[0].clone();
+        let weight_name = format!("{new_out}_folded_w");
+        let bias_name = format!("{new_out}_folded_b");
+        graph
+            .initializer
+            .push(f32_tensor(&weight_name, &w_dims, &w));
+        graph
+            .initializer
+            .push(f32_tensor(&bias_name, &[channels as i64], &bias));
+        let conv = &mut graph.node[ci];
+        conv.input.truncate(2);
+        conv.input[1] = weight_name;
+        conv.input.push(bias_name);
+        conv.output[0] = new_out;
+        removed.insert(*ri);
+    }
+    let mut index = 0;
+    graph.node.retain(|_| {
+        index += 1;
+        !removed.contains(&(index - 1))
+    });
+    remove_unused_initializers(graph);
+    graph.value_info.clear();
+    Ok(())
+}
+
+fn remove_unused_initializers(graph: &mut GraphProto) {
+    let used: HashSet<String> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().cloned())
+        .chain(graph.output.iter().filter_map(|o| o.name.clone()))
+        .collect();
+    graph.initializer.retain(|t| used.contains(tensor_name(t)));
+}
+
+/// The tensors a [`Calibration`] must cover: every quantisable
+/// convolution's input and output, in graph order, each once.
+pub fn activations(model: &ModelProto) -> Vec<String> {
+    let Some(graph) = model.graph.as_ref() else {
+        return Vec::new();
+    };
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for ci in quantisable_convs(graph) {
+        let n = &graph.node[ci];
+        for t in [&n.input[0], &n.output[0]] {
+            if seen.insert(t.clone()) {
+                out.push(t.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Adds `tensors` as extra float graph outputs (after the existing ones),
+/// so a calibration run can read them.
+pub fn expose(model: &mut ModelProto, tensors: &[String], name: &str) -> Result<(), InferError> {
+    let graph = graph_mut(model, name)?;
+    let present: HashSet<String> = graph
+        .output
+        .iter()
+        .chain(&graph.input)
+        .filter_map(|o| o.name.clone())
+        .collect();
+    for t in tensors.iter().filter(|t| !present.contains(*t)) {
+        graph.output.push(ValueInfoProto {
+            name: Some(t.clone()),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: Some(tensor_proto::DataType::Float as i32),
+                    shape: None,
+                })),
+                ..TypeProto::default()
+            }),
+            ..ValueInfoProto::default()
+        });
+    }
+    Ok(())
+}
+
+/// Accumulates per-image minima and maxima of the calibrated tensors.
+#[derive(Debug, Default)]
+pub struct RangeCollector {
+    sums: BTreeMap<String, (f64, f64, usize)>,
+}
+
+impl RangeCollector {
+    /// One image's values of one tensor.
+    pub fn add(&mut self, tensor: &str, values: &[f32]) {
+        let (lo, hi) = values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if lo > hi {
+            return;
+        }
+        let e = self.sums.entry(tensor.to_owned()).or_insert((0.0, 0.0, 0));
+        e.0 += f64::from(lo);
+        e.1 += f64::from(hi);
+        e.2 += 1;
+    }
+
+    /// The mean minimum and maximum of each tensor.
+    pub fn ranges(&self) -> BTreeMap<String, [f32; 2]> {
+        self.sums
+            .iter()
+            .map(|(t, &(lo, hi, n))| {
+                let n = n.max(1) as f64;
+                (t.clone(), [(lo / n) as f32, (hi / n) as f32])
+            })
+            .collect()
+    }
+}
+
+/// uint8 scale and zero point of a range (widened to hold 0).
+fn activation_params(range: [f32; 2]) -> (f32, u8) {
+    let (lo, hi) = (range[0].min(0.0), range[1].max(0.0));
+    let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+    let zero = (-lo / scale).round().clamp(0.0, 255.0) as u8;
+    (scale, zero)
+}
+
+/// Quantises every convolution of a [`fold`]ed model with the calibrated
+/// ranges (see the module comment). Every tensor of [`activations`] must
+/// have a range; a missing one is an error and the model is left as it was.
+pub fn quantize(
+    model: &mut ModelProto,
+    calibration: &Calibration,
+    name: &str,
+) -> Result<(), InferError> {
+    let needed = activations(model);
+    if let Some(missing) = needed.iter().find(|t| !calibration.ranges.contains_key(*t)) {
+        return Err(err(
+            name,
+            format!(
+                "the calibration table has no range for {missing} ({} of {} tensors covered); it was made for another model or another version of this one",
+                needed.iter().filter(|t| calibration.ranges.contains_key(*t)).count(),
+                needed.len()
+            ),
+        ));
+    }
+    let graph = graph_mut(model, name)?;
+    let convs: HashSet<usize> = quantisable_convs(graph).into_iter().collect();
+    let mut params: HashMap<String, (f32, u8)> = HashMap::new();
+    let mut param_of = |t: &str, graph: &mut GraphProto| -> (f32, u8) {
+        if let Some(&p) = params.get(t) {
+            return p;
+        }
+        let p = activation_params(calibration.ranges[t]);
+        graph
+            .initializer
+            .push(f32_tensor(&format!("{t}_qscale"), &[], &[p.0]));
+        graph.initializer.push(raw_tensor(
+            &format!("{t}_qzero"),
+            &[],
+            tensor_proto::DataType::Uint8,
+            vec![p.1],
+        ));
+        params.insert(t.to_owned(), p);
+        p
+    };
+    // Tensor -> the name of its dequantised copy.
+    let mut dequantised: HashMap<String, String> = HashMap::new();
+    let old_nodes = std::mem::take(&mut graph.node);
+    let mut nodes = Vec::with_capacity(old_nodes.len() * 2);
+    for (i, mut n) in old_nodes.into_iter().enumerate() {
+        if !convs.contains(&i) {
+            nodes.push(n);
+            continue;
+        }
+        let x = n.input[0].clone();
+        let (sx, _) = param_of(&x, graph);
+        let x_dq = match dequantised.get(&x) {
+            Some(d) => d.clone(),
+            None => {
+                let (q, dq) = (format!("{x}_q"), format!("{x}_dq"));
+                let (s, z) = (format!("{x}_qscale"), format!("{x}_qzero"));
+                nodes.push(node("QuantizeLinear", MS_DOMAIN, &[&x, &s, &z], &q));
+                nodes.push(node("DequantizeLinear", MS_DOMAIN, &[&q, &s, &z], &dq));
+                dequantised.insert(x.clone(), dq.clone());
+                dq
+            }
+        };
+        n.input[0] = x_dq;
+
+        let Some((w_dims, w)) = float_init(graph, &n.input[1]) else {
+            return Err(err(
+                name,
+                format!("conv weight {} is not float", n.input[1]),
+            ));
+        };
+        let channels = w_dims.first().copied().unwrap_or(0).max(0) as usize;
+        if channels == 0 || w.len() % channels != 0 {
+            return Err(err(
+                name,
+                format!("conv weight {} has shape {w_dims:?}", n.input[1]),
+            ));
+        }
+        let per = w.len() / channels;
+        let scales: Vec<f32> = w
+            .chunks_exact(per)
+            .map(|c| {
+                let m = c.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                if m > 0.0 {
+                    m / 127.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let wq: Vec<u8> = w
+            .chunks_exact(per)
+            .zip(&scales)
+            .flat_map(|(c, s)| {
+                c.iter()
+                    .map(move |v| (v / s).round().clamp(-127.0, 127.0) as i8 as u8)
+            })
+            .collect();
+        let wn = format!("{}_int8", n.input[1]);
+        graph
+            .initializer
+            .push(raw_tensor(&wn, &w_dims, tensor_proto::DataType::Int8, wq));
+        graph.initializer.push(f32_tensor(
+            &format!("{wn}_scale"),
+            &[channels as i64],
+            &scales,
+        ));
+        graph.initializer.push(raw_tensor(
+            &format!("{wn}_zero"),
+            &[channels as i64],
+            tensor_proto::DataType::Int8,
+            vec![0; channels],
+        ));
+        let mut dq = node(
+            "DequantizeLinear",
+            MS_DOMAIN,
+            &[&wn, &format!("{wn}_scale"), &format!("{wn}_zero")],
+            &format!("{wn}_dq"),
+        );
+        dq.attribute.push(int_attribute("axis", 0));
+        n.input[1] = format!("{wn}_dq");
+        nodes.push(dq);
+
+        if let Some(b_name) = n.input.get(2).filter(|b| !b.is_empty()).cloned() {
+            let Some((_, b)) = float_init(graph, &b_name).filter(|(_, b)| b.len() == channels)
+            else {
+                return Err(err(
+                    name,
+                    format!("conv bias {b_name} is not a float [{channels}]"),
+                ));
+            };
+            let bs: Vec<f32> = scales.iter().map(|s| s * sx).collect();
+            let bq: Vec<u8> = b
+                .iter()
+                .zip(&bs)
+                .flat_map(|(v, s)| {
+                    ((f64::from(*v) / f64::from(*s))
+                        .round()
+                        .clamp(i32::MIN as f64, i32::MAX as f64) as i32)
+                        .to_le_bytes()
+                })
+                .collect();
+            let bn = format!("{b_name}_int32");
+            graph.initializer.push(raw_tensor(
+                &bn,
+                &[channels as i64],
+                tensor_proto::DataType::Int32,
+                bq,
+            ));
+            graph
+                .initializer
+                .push(f32_tensor(&format!("{bn}_scale"), &[channels as i64], &bs));
+            graph.initializer.push(raw_tensor(
+                &format!("{bn}_zero"),
+                &[channels as i64],
+                tensor_proto::DataType::Int32,
+                vec![0; 4 * channels],
+            ));
+            let mut dq = node(
+                "DequantizeLinear",
+                MS_DOMAIN,
+                &[&bn, &format!("{bn}_scale"), &format!("{bn}_zero")],
+                &format!("{bn}_dq"),
+            );
+            dq.attribute.push(int_attribute("axis", 0));
+            n.input[2] = format!("{bn}_dq");
+            nodes.push(dq);
+        }
+
+        // The output: Conv -> y_float -> Q -> DQ -> y, so every reader of y
+        // (float or the next convolution) gets the dequantised value.
+        let y = n.output[0].clone();
+        param_of(&y, graph);
+        let y_float = format!("{y}_float");
+        n.output[0] = y_float.clone();
+        nodes.push(n);
+        let (q, s, z) = (
+            format!("{y}_q"),
+            format!("{y}_qscale"),
+            format!("{y}_qzero"),
+        );
+        nodes.push(node("QuantizeLinear", MS_DOMAIN, &[&y_float, &s, &z], &q));
+        nodes.push(node("DequantizeLinear", MS_DOMAIN, &[&q, &s, &z], &y));
+        dequantised.insert(y.clone(), y);
+    }
+    graph.node = nodes;
+    remove_unused_initializers(graph);
+    add_ms_opset(model);
+    Ok(())
+}
+
+fn add_ms_opset(model: &mut ModelProto) {
+    if !model
+        .opset_import
+        .iter()
+        .any(|o| o.domain.as_deref() == Some(MS_DOMAIN))
+    {
+        model.opset_import.push(OperatorSetIdProto {
+            domain: Some(MS_DOMAIN.to_owned()),
+            version: Some(1),
+        });
+    }
+}
+
+/// Replaces `x * 0.5 * (1 + erf(x / sqrt 2))` (in either multiplication
+/// order) with a `com.microsoft` Gelu node. Returns how many were replaced.
+pub fn fuse_gelu(model: &mut ModelProto) -> usize {
+    let Some(graph) = model.graph.as_mut() else {
+        return 0;
+    };
+    let scalar = |graph: &GraphProto, t: &str, want: f32| {
+        float_init(graph, t).is_some_and(|(_, v)| v.len() == 1 && (v[0] - want).abs() < 1e-3)
+    };
+    let producer: HashMap<String, usize> = graph
+        .node
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i)))
+        .collect();
+    let mut readers: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, n) in graph.node.iter().enumerate() {
+        for input in &n.input {
+            readers.entry(input.clone()).or_default().push(i);
+        }
+    }
+    let only_reader = |t: &str| match readers.get(t).map(Vec::as_slice) {
+        Some([r]) => Some(*r),
+        _ => None,
+    };
+    let outputs: HashSet<String> = graph.output.iter().filter_map(|o| o.name.clone()).collect();
+    let mut dead = HashSet::new();
+    let mut replace: HashMap<usize, NodeProto> = HashMap::new();
+    for (ei, erf) in graph.node.iter().enumerate() {
+        if op(erf) != "Erf" || erf.input.len() != 1 {
+            continue;
+        }
+        let Some(&di) = producer.get(&erf.input[0]) else {
+            continue;
+        };
+        let div = &graph.node[di];
+        if op(div) != "Div"
+            || div.input.len() != 2
+            || !scalar(graph, &div.input[1], std::f32::consts::SQRT_2)
+        {
+            continue;
+        }
+        let x = div.input[0].clone();
+        let Some(ai) = only_reader(&erf.output[0]) else {
+            continue;
+        };
+        let add = &graph.node[ai];
+        let one = add.input.iter().find(|t| **t != erf.output[0]);
+        if op(add) != "Add" || !one.is_some_and(|t| scalar(graph, t, 1.0)) {
+            continue;
+        }
+        let Some(m1) = only_reader(&add.output[0]) else {
+            continue;
+        };
+        let Some(m2) = only_reader(&graph.node[m1].output[0]) else {
+            continue;
+        };
+        let (mul1, mul2) = (&graph.node[m1], &graph.node[m2]);
+        if op(mul1) != "Mul" || op(mul2) != "Mul" {
+            continue;
+        }
+        let others: Vec<&String> = mul1
+            .input
+            .iter()
+            .filter(|t| **t != add.output[0])
+            .chain(mul2.input.iter().filter(|t| **t != mul1.output[0]))
+            .collect();
+        let fits = others.len() == 2
+            && ((others[0] == &x && scalar(graph, others[1], 0.5))
+                || (others[1] == &x && scalar(graph, others[0], 0.5)));
+        let chain = [
+            &div.output[0],
+            &erf.output[0],
+            &add.output[0],
+            &mul1.output[0],
+        ];
+        if !fits
+            || chain.iter().any(|t| outputs.contains(*t))
+            || readers.get(&div.output[0]).map(Vec::len) != Some(1)
+        {
+            continue;
+        }
+        let out = mul2.output[0].clone();
+        dead.extend([di, ei, ai, m1]);
+        replace.insert(m2, node("Gelu", MS_DOMAIN, &[&x], &out));
+    }
+    let count = replace.len();
+    let old = std::mem::take(&mut graph.node);
+    graph.node = old
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !dead.contains(i))
+        .map(|(i, n)| replace.remove(&i).unwrap_or(n))
+        .collect();
+    remove_unused_initializers(graph);
+    if count > 0 {
+        add_ms_opset(model);
+    }
+    count
+}
+
+/// Calibration tables shipped with Vigil, one per model file (by SHA-256);
+/// each was made by `vigil eval plates --calibrate` (see its `source`).
+const BUILTIN: &[&str] = &[include_str!("calibration/ppocrv6-rec-small.toml")];
+
+/// The shipped calibration table for the model file with this SHA-256.
+pub fn builtin(model_sha256: &str) -> Option<Calibration> {
+    BUILTIN
+        .iter()
+        .filter_map(|text| Calibration::from_toml(text, "built-in").ok())
+        .find(|c| !c.ranges.is_empty() && c.model_sha256.eq_ignore_ascii_case(model_sha256))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx_proto::attribute_proto::AttributeType;
+
+    fn values(graph: &GraphProto, name: &str) -> Vec<f32> {
+        float_init(graph, name).map(|(_, v)| v).unwrap_or_default()
+    }
+
+    fn conv_model() -> ModelProto {
+        // x -> Conv(W [2,1,1,1], no bias) -> Identity -> Add(c [1,2,1,1])
+        //   -> Conv(W2 [2,2,1,1]) -> BatchNormalization -> y
+        let mut bn = node(
+            "BatchNormalization",
+            "",
+            &["c2", "g", "beta", "mean", "var"],
+            "y",
+        );
+        bn.attribute.push(AttributeProto {
+            name: Some("epsilon".into()),
+            f: Some(0.0),
+            r#type: Some(AttributeType::Float as i32),
+            ..AttributeProto::default()
+        });
+        ModelProto {
+            opset_import: vec![OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(11),
+            }],
+            graph: Some(GraphProto {
+                node: vec![
+                    node("Conv", "", &["x", "W"], "c1"),
+                    node("Identity", "", &["c1"], "c1i"),
+                    node("Add", "", &["c1i", "c"], "a1"),
+                    node("Conv", "", &["a1", "W2"], "c2"),
+                    bn,
+                ],
+                initializer: vec![
+                    f32_tensor("W", &[2, 1, 1, 1], &[2.0, -3.0]),
+                    f32_tensor("c", &[1, 2, 1, 1], &[0.5, -0.5]),
+                    f32_tensor("W2", &[2, 2, 1, 1], &[1.0, 2.0, 3.0, 4.0]),
+                    f32_tensor("g", &[2], &[2.0, 1.0]),
+                    f32_tensor("beta", &[2], &[1.0, 0.0]),
+                    f32_tensor("mean", &[2], &[0.25, 0.0]),
+                    f32_tensor("var", &[2], &[4.0, 1.0]),
+                    f32_tensor("unused", &[1], &[9.0]),
+                ],
+                output: vec![ValueInfoProto {
+                    name: Some("y".into()),
+                    ..ValueInfoProto::default()
+                }],
+                ..GraphProto::default()
+            }),
+            ..ModelProto::default()
+        }
+    }
+
+    #[test]
+    fn folding_moves_bias_adds_and_batch_norms_into_the_convolutions() {
+        let mut model = conv_model();
+        fold(&mut model, "t").expect("folded");
+        let graph = model.graph.as_ref().expect("graph");
+        let ops: Vec<&str> = graph.node.iter().map(op).collect();
+        assert_eq!(ops, ["Conv", "Conv"]);
+        let (c1, c2) = (&graph.node[0], &graph.node[1]);
+        assert_eq!(c1.output, ["a1"]);
+        assert_eq!(c2.input[0], "a1");
+        assert_eq!(c2.output, ["y"]);
+        assert_eq!(values(graph, &c1.input[1]), [2.0, -3.0]);
+        assert_eq!(values(graph, &c1.input[2]), [0.5, -0.5]);
+        // BN: k = g / sqrt(var) = [1, 1]; b = (0 - mean) * k + beta.
+        assert_eq!(values(graph, &c2.input[1]), [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(values(graph, &c2.input[2]), [0.75, 0.0]);
+        assert!(graph.initializer.iter().all(|t| tensor_name(t) != "unused"));
+        assert_eq!(activations(&model), ["x", "a1", "y"]);
+    }
+
+    fn calibration(ranges: &[(&str, [f32; 2])]) -> Calibration {
+        Calibration {
+            model_sha256: "abc".into(),
+            source: "test".into(),
+            ranges: ranges.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        }
+    }
+
+    #[test]
+    fn quantising_writes_one_qdq_pair_per_tensor_and_int8_weights() {
+        let mut model = conv_model();
+        fold(&mut model, "t").expect("folded");
+        let table = calibration(&[("x", [-1.0, 1.0]), ("a1", [0.0, 2.55]), ("y", [-5.1, 0.0])]);
+        quantize(&mut model, &table, "t").expect("quantised");
+        let graph = model.graph.as_ref().expect("graph");
+        let count = |o: &str| graph.node.iter().filter(|n| op(n) == o).count();
+        // x, a1 and y each quantised once; a1 is shared by both convs.
+        assert_eq!(count("QuantizeLinear"), 3);
+        // 3 activations + 2 weights + 2 biases.
+        assert_eq!(count("DequantizeLinear"), 7);
+        assert!(graph
+            .node
+            .iter()
+            .filter(|n| op(n) != "Conv")
+            .all(|n| n.domain.as_deref() == Some(MS_DOMAIN)));
+        assert!(model
+            .opset_import
+            .iter()
+            .any(|o| o.domain.as_deref() == Some(MS_DOMAIN)));
+        // The second conv reads the first one's dequantised output directly.
+        let convs: Vec<&NodeProto> = graph.node.iter().filter(|n| op(n) == "Conv").collect();
+        assert_eq!(convs[1].input[0], "a1");
+        // Weights: per channel, max |w| -> 127.
+        let w = graph
+            .initializer
+            .iter()
+            .find(|t| t.data_type == Some(tensor_proto::DataType::Int8 as i32) && t.dims.len() == 4)
+            .expect("int8 weight");
+        let raw: Vec<i8> = w.raw_data.iter().flatten().map(|&b| b as i8).collect();
+        assert_eq!(raw, [127, -127]);
+        // Activation parameters: a1 in [0, 2.55] -> scale 0.01, zero 0.
+        let (s, z) = activation_params([0.0, 2.55]);
+        assert!((s - 0.01).abs() < 1e-6 && z == 0);
+        let (s, z) = activation_params([-1.0, 3.0]);
+        assert!((s - 4.0 / 255.0).abs() < 1e-6 && z == 64, "{s} {z}");
+        assert_eq!(activation_params([0.0, 0.0]), (1.0, 0));
+    }
+
+    #[test]
+    fn a_table_for_another_model_is_refused() {
+        let mut model = conv_model();
+        fold(&mut model, "t").expect("folded");
+        let before = model.clone();
+        let err =
+            quantize(&mut model, &calibration(&[("x", [0.0, 1.0])]), "rec").expect_err("refused");
+        assert!(matches!(err, InferError::Quantize { .. }), "{err}");
+        assert!(err.to_string().contains("no range for a1"), "{err}");
+        assert_eq!(model, before);
+    }
+
+    #[test]
+    fn the_erf_gelu_becomes_one_node() {
+        let mut model = ModelProto {
+            graph: Some(GraphProto {
+                node: vec![
+                    node("Div", "", &["x", "sqrt2"], "d"),
+                    node("Erf", "", &["d"], "e"),
+                    node("Add", "", &["e", "one"], "a"),
+                    node("Mul", "", &["x", "a"], "m"),
+                    node("Mul", "", &["m", "half"], "y"),
+                ],
+                initializer: vec![
+                    f32_tensor("sqrt2", &[], &[std::f32::consts::SQRT_2]),
+                    f32_tensor("one", &[], &[1.0]),
+                    f32_tensor("half", &[], &[0.5]),
+                ],
+                output: vec![ValueInfoProto {
+                    name: Some("y".into()),
+                    ..ValueInfoProto::default()
+                }],
+                ..GraphProto::default()
+            }),
+            ..ModelProto::default()
+        };
+        assert_eq!(fuse_gelu(&mut model), 1);
+        let graph = model.graph.as_ref().expect("graph");
+        assert_eq!(graph.node.len(), 1);
+        assert_eq!(op(&graph.node[0]), "Gelu");
+        assert_eq!(graph.node[0].input, ["x"]);
+        assert_eq!(graph.node[0].output, ["y"]);
+        assert!(graph.initializer.is_empty());
+        // Not a Gelu: the scale is not a half.
+        let mut other = model.clone();
+        assert_eq!(fuse_gelu(&mut other), 0);
+    }
+
+    #[test]
+    fn ranges_are_the_mean_of_each_images_extremes() {
+        let mut c = RangeCollector::default();
+        c.add("t", &[-1.0, 0.0, 3.0]);
+        c.add("t", &[-3.0, f32::NAN, 1.0]);
+        c.add("empty", &[]);
+        let r = c.ranges();
+        assert_eq!(r["t"], [-2.0, 2.0]);
+        assert!(!r.contains_key("empty"));
+        let table = calibration(&[("t", [-2.0, 2.0])]);
+        let text = table.to_toml().expect("toml");
+        assert_eq!(Calibration::from_toml(&text, "t").expect("parses"), table);
+        assert!(Calibration::from_toml("nonsense = 1", "t").is_err());
+    }
+
+    #[test]
+    fn the_shipped_table_is_found_by_its_model_hash() {
+        let text = include_str!("calibration/ppocrv6-rec-small.toml");
+        let table = Calibration::from_toml(text, "t").expect("parses");
+        assert!(table.ranges.len() > 50);
+        assert_eq!(builtin(&table.model_sha256.to_uppercase()), Some(table));
+        assert_eq!(builtin("0000"), None);
+    }
+}
