@@ -95,12 +95,8 @@ pub fn open_detector(models: &Models, config: &SiteConfig) -> anyhow::Result<Det
         models.open(&d.model, SessionOptions::from(d))?,
         entry.labels.clone(),
         &d.classes,
-        DetectorConfig {
-            input_size: d.input_size,
-            confidence: d.confidence as f32,
-            nms_iou: d.nms_iou as f32,
-            ..DetectorConfig::default()
-        },
+        // Thresholds, input size and the extra views ([detector.views]).
+        DetectorConfig::from(d),
     )?)
 }
 
