@@ -1,11 +1,18 @@
 //! Detector pre- and post-processing: what the detector adds to raw
-//! inference (`vigil bench detect` reports the ratio end to end).
+//! inference (`vigil bench detect` reports the ratio end to end), and the
+//! plate recogniser in its three forms (full head, head cut to the plate
+//! alphabet, INT8) on a one-line and a two-line crop. The recogniser
+//! benches need `vigil models fetch`; without the models they are skipped.
 
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use vigil_core::image::RgbImage;
 use vigil_infer::letterbox::letterbox_into;
+use vigil_infer::ocr::{Alphabet, TextRecogniser};
+use vigil_infer::plate_reader::{plate_lines, PlateReaderConfig};
+use vigil_infer::runtime::{Runtime, SessionOptions};
+use vigil_infer::Manifest;
 
 fn frame() -> RgbImage {
     let path =
@@ -23,5 +30,68 @@ fn letterbox(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, letterbox);
+/// A plate-like crop: light background, dark strokes, `rows` text lines.
+fn plate(width: u32, height: u32, rows: u32) -> RgbImage {
+    let mut data = vec![235u8; (width * height * 3) as usize];
+    for y in 0..height {
+        let band = y * rows / height;
+        let in_text = (y * rows % height) * 5 > height && (y * rows % height) * 5 < 4 * height;
+        for x in 0..width {
+            let stroke =
+                (x / 3 + band).is_multiple_of(4) && x > width / 12 && x < width - width / 12;
+            if in_text && stroke {
+                let i = ((y * width + x) * 3) as usize;
+                data[i..i + 3].copy_from_slice(&[20, 20, 25]);
+            }
+        }
+    }
+    RgbImage::from_raw(width, height, data).expect("rgb")
+}
+
+fn recognisers() -> Option<Vec<(&'static str, TextRecogniser)>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = Manifest::load(&root.join("models/manifest.toml")).ok()?;
+    let models = root.join("models");
+    let name = "ppocrv6-rec-small";
+    vigil_infer::store::require(&manifest, &models, &["onnxruntime", name]).ok()?;
+    let runtime = Runtime::load(&models.join(&manifest.runtime.file)).ok()?;
+    let entry = manifest.model(name)?;
+    let path = models.join(&entry.file);
+    let options = SessionOptions {
+        threads: 2,
+        ..SessionOptions::default()
+    };
+    let open = |alphabet| TextRecogniser::open(runtime, name, &path, None, options, alphabet).ok();
+    let table = vigil_infer::quantize::builtin(&entry.sha256)?;
+    let int8 =
+        TextRecogniser::open_int8(runtime, name, &path, None, options, Alphabet::Plate, &table)
+            .ok()?;
+    Some(vec![
+        ("full", open(Alphabet::Full)?),
+        ("plate", open(Alphabet::Plate)?),
+        ("plate-int8", int8),
+    ])
+}
+
+fn recognise(c: &mut Criterion) {
+    let Some(mut recognisers) = recognisers() else {
+        eprintln!("recogniser benches skipped: run `vigil models fetch` first");
+        return;
+    };
+    let config = PlateReaderConfig::default();
+    let (_, one_line) = plate_lines(&plate(94, 24, 1), &config);
+    let (_, two_line) = plate_lines(&plate(70, 50, 2), &config);
+    for (name, recogniser) in &mut recognisers {
+        let refs: Vec<&RgbImage> = one_line.iter().collect();
+        c.bench_function(&format!("recognise_one_line_94x24/{name}"), |b| {
+            b.iter(|| recogniser.recognise(&refs).expect("recognise"))
+        });
+        let refs: Vec<&RgbImage> = two_line.iter().collect();
+        c.bench_function(&format!("recognise_two_line_70x50/{name}"), |b| {
+            b.iter(|| recogniser.recognise(&refs).expect("recognise"))
+        });
+    }
+}
+
+criterion_group!(benches, letterbox, recognise);
 criterion_main!(benches);
