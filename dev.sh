@@ -64,11 +64,32 @@ test_needs() {
   need "GStreamer RTSP server (RTSP tests)" "/usr/bin/python3 -c 'import gi; gi.require_version(\"GstRtspServer\", \"1.0\"); from gi.repository import GstRtspServer'" \
     python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
 }
+# The case system's tests run against a real PostgreSQL server: the one
+# already listening on 127.0.0.1:5432 if there is one, else Debian's,
+# installed and started here with a password for TCP logins.
+ensure_postgres() {
+  if command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432; then
+    skip "PostgreSQL on 127.0.0.1:5432: running, used as it is"
+    return 0
+  fi
+  need "PostgreSQL server (case-system tests)" "command -v pg_lsclusters" postgresql
+  install_missing
+  local version
+  version=$(pg_lsclusters -h | awk 'NR==1 {print $1}')
+  [ -n "$version" ] || { echo "error: no PostgreSQL cluster found after installing postgresql" >&2; exit 2; }
+  skip "starting PostgreSQL $version (cluster main)"
+  pg_ctlcluster "$version" main start || true
+  pg_isready -q -t 30 -h 127.0.0.1 -p 5432 || { echo "error: PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 2; }
+  su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'vigil-test'\"" >/dev/null
+  export VIGIL_TEST_POSTGRES="postgres://postgres:vigil-test@127.0.0.1:5432/postgres"
+}
+
 ensure_system_packages() { # ensure_system_packages demo|test
   say "system packages"
   build_needs
   [ "$1" = test ] && test_needs
   install_missing
+  if [ "$1" = test ]; then ensure_postgres; fi
 }
 
 # ------------------------------------------------------------------- models

@@ -6,6 +6,7 @@
 
 mod bench_cmd;
 mod calibrate_cmd;
+mod case_cmd;
 mod config_cmd;
 mod eval_cmd;
 mod eval_detect;
@@ -67,6 +68,9 @@ enum Command {
         after_help = "Example:\n  vigil verify var/spool/delivered/cam-1 --pubkey device.key.pub\n  vigil verify package.tar --keyring registered-devices.txt"
     )]
     Verify(evidence_cmd::VerifyArgs),
+    /// The case system, where operators review verified packages.
+    #[command(subcommand)]
+    Case(case_cmd::CaseCommand),
     /// Fetch, verify and list the ONNX models and the ONNX Runtime library.
     #[command(subcommand)]
     Models(models_cmd::ModelsCommand),
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(&args),
         Command::Keygen(args) => evidence_cmd::keygen(&args),
+        Command::Case(cmd) => case_cmd::run(cmd),
         Command::Verify(args) => evidence_cmd::verify(&args),
         Command::Models(cmd) => models_cmd::run(cmd),
         Command::Config(cmd) => config_cmd::run(cmd),

@@ -203,6 +203,11 @@ impl Keyring {
         self.keys.len()
     }
 
+    /// The registered device ids, sorted.
+    pub fn device_ids(&self) -> Vec<String> {
+        self.keys.keys().cloned().collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

@@ -1,0 +1,243 @@
+//! Case storage: SQLite (embedded default, WAL) or PostgreSQL through the
+//! same code (sqlx's `Any` driver, `$n` placeholders, portable SQL), and
+//! package media on local disk.
+
+use std::path::{Path, PathBuf};
+
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
+use sqlx::{AnyPool, Row};
+use vigil_evidence::keys::{Keyring, PublicKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("device key: {0}")]
+    Key(String),
+}
+
+/// A stored package's place in its camera's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub sequence: i64,
+    pub manifest_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub kind: String,
+    pub device_id: String,
+    pub camera: Option<String>,
+    pub detail: String,
+}
+
+/// What ingest stores for one verified package.
+#[derive(Debug, Clone)]
+pub struct NewPackage {
+    pub event_id: String,
+    pub device_id: String,
+    pub camera: String,
+    pub sequence: i64,
+    pub manifest_sha256: String,
+    pub violation_type: String,
+    pub event_at_us: i64,
+    pub plate: Option<String>,
+    pub manifest: String,
+    pub media_path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    media_dir: PathBuf,
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+impl Store {
+    /// Connects (`sqlite://path?mode=rwc` or `postgres://...`) and brings
+    /// the schema up to date.
+    pub async fn connect(url: &str, media_dir: &Path) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(if url.starts_with("sqlite") { 1 } else { 8 })
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact(url),
+                source,
+            })?;
+        if url.starts_with("sqlite") {
+            // WAL: readers never block the writer; synchronous=FULL keeps
+            // every acknowledged package across a power cut.
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
+            sqlx::query("PRAGMA synchronous=FULL")
+                .execute(&pool)
+                .await?;
+        }
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        std::fs::create_dir_all(media_dir.join("tmp")).map_err(|source| StoreError::Io {
+            path: media_dir.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            pool,
+            media_dir: media_dir.to_path_buf(),
+        })
+    }
+
+    pub fn media_dir(&self) -> &Path {
+        &self.media_dir
+    }
+
+    /// Registers (or re-registers) a device's public key.
+    pub async fn register_device(&self, key: &PublicKey) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM devices WHERE device_id = $1")
+            .bind(&key.device_id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO devices (device_id, public_key, registered_at_us) VALUES ($1, $2, $3)",
+        )
+        .bind(&key.device_id)
+        .bind(key.to_line())
+        .bind(now_us())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every registered device key.
+    pub async fn keyring(&self) -> Result<Keyring, StoreError> {
+        let rows = sqlx::query("SELECT public_key FROM devices")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut ring = Keyring::default();
+        for row in rows {
+            let line: String = row.try_get(0)?;
+            ring.insert(PublicKey::parse_line(&line).map_err(StoreError::Key)?);
+        }
+        Ok(ring)
+    }
+
+    /// The stored manifest hash of an event, if it is stored.
+    pub async fn package_hash(&self, event_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT manifest_sha256 FROM packages WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// The newest stored package of a device's camera.
+    pub async fn chain_head(
+        &self,
+        device_id: &str,
+        camera: &str,
+    ) -> Result<Option<ChainHead>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sequence, manifest_sha256 FROM packages \
+             WHERE device_id = $1 AND camera = $2 ORDER BY sequence DESC LIMIT 1",
+        )
+        .bind(device_id)
+        .bind(camera)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None => None,
+            Some(r) => Some(ChainHead {
+                sequence: r.try_get(0)?,
+                manifest_sha256: r.try_get(1)?,
+            }),
+        })
+    }
+
+    pub async fn insert_package(&self, p: &NewPackage) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO packages (event_id, device_id, camera, sequence, manifest_sha256, \
+             violation_type, event_at_us, plate, manifest, media_path, received_at_us, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&p.event_id)
+        .bind(&p.device_id)
+        .bind(&p.camera)
+        .bind(p.sequence)
+        .bind(&p.manifest_sha256)
+        .bind(&p.violation_type)
+        .bind(p.event_at_us)
+        .bind(&p.plate)
+        .bind(&p.manifest)
+        .bind(&p.media_path)
+        .bind(now_us())
+        .bind("new")
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn package_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM packages")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    pub async fn raise_alert(&self, alert: &Alert) -> Result<(), StoreError> {
+        tracing::warn!(kind = %alert.kind, device = %alert.device_id, camera = ?alert.camera, detail = %alert.detail, "integrity alert");
+        sqlx::query(
+            "INSERT INTO alerts (id, kind, device_id, camera, detail, created_at_us) \
+             SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5 FROM alerts",
+        )
+        .bind(&alert.kind)
+        .bind(&alert.device_id)
+        .bind(&alert.camera)
+        .bind(&alert.detail)
+        .bind(now_us())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        let rows = sqlx::query("SELECT kind, device_id, camera, detail FROM alerts ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Alert {
+                    kind: r.try_get(0)?,
+                    device_id: r.try_get(1)?,
+                    camera: r.try_get(2)?,
+                    detail: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

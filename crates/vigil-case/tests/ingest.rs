@@ -1,0 +1,159 @@
+//! Package intake end to end: the edge's real uploader and HTTP sink send
+//! real packages to the real server, stored in SQLite and (when a server
+//! is reachable) PostgreSQL.
+
+use std::path::Path;
+use std::time::Duration;
+
+use vigil_case::server::{bind, serve};
+use vigil_case::Store;
+use vigil_evidence::keys::DeviceKey;
+use vigil_evidence::synthetic::red_light_content;
+use vigil_evidence::uploader::{HttpSink, PackageSink, SendError, UploadConfig, Uploader};
+use vigil_evidence::Spool;
+
+const DEVICE: &str = "edge-case-1";
+
+fn key() -> DeviceKey {
+    DeviceKey::from_seed(DEVICE, [3; 32])
+}
+
+fn commit(spool: &mut Spool, camera: &str, n: u64) -> vigil_evidence::Spooled {
+    let c = red_light_content(DEVICE, camera, n, 160, 90, b"clip bytes").expect("content");
+    spool.commit(c, &key()).expect("commit").0
+}
+
+fn flip_copy(from: &Path, to: &Path) {
+    let mut bytes = std::fs::read(from).expect("read");
+    let i = bytes.len() / 2;
+    bytes[i] ^= 1;
+    std::fs::write(to, bytes).expect("write");
+}
+
+/// The whole intake story against one database.
+async fn intake_story(db_url: &str, dir: &Path) {
+    let store = Store::connect(db_url, &dir.join("media"))
+        .await
+        .expect("store");
+    store
+        .register_device(&key().public())
+        .await
+        .expect("register");
+    let (listener, addr) = bind("127.0.0.1:0").await.expect("bind");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(store.clone(), listener, async {
+        let _ = stop_rx.await;
+    }));
+    let url = format!("http://{addr}/api/v1/packages");
+
+    let spool_dir = dir.join("spool");
+    let (url2, spool_dir2) = (url.clone(), spool_dir.clone());
+    // The edge side is blocking code, as on the device.
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut spool = Spool::open(&spool_dir2, 1 << 30).expect("spool");
+        let mut edge = Vec::new();
+        for n in 1..=3 {
+            edge.push(commit(&mut spool, "cam-a", n));
+        }
+        let sink = HttpSink::new(&url2, key(), Duration::from_secs(10)).expect("sink");
+        let mut up = Uploader::new(sink, UploadConfig::default());
+        let round = up.run_once(&spool).expect("round");
+        assert_eq!(round.delivered.len(), 3, "{round:?}");
+
+        let mut sink = HttpSink::new(&url2, key(), Duration::from_secs(10)).expect("sink");
+        // A duplicate is an idempotent success.
+        let again =
+            std::fs::read(spool.delivered().expect("delivered")[1].path.clone()).expect("tar");
+        sink.send(&edge[1], &again)
+            .expect("a duplicate is accepted");
+
+        // A tampered package is refused, naming the reason.
+        let p4 = commit(&mut spool, "cam-a", 4);
+        let bad = spool_dir2.join("tampered.tar");
+        flip_copy(&p4.path, &bad);
+        let refused = sink
+            .send(&p4, &std::fs::read(&bad).expect("read"))
+            .expect_err("tampered");
+        let SendError::Rejected(reason) = refused else {
+            panic!("expected a rejection, got {refused:?}")
+        };
+        assert!(reason.contains("package refused"), "{reason}");
+
+        // An unknown device is not authenticated (and retried, not dropped).
+        let mut stranger = HttpSink::new(
+            &url2,
+            DeviceKey::from_seed("intruder", [9; 32]),
+            Duration::from_secs(10),
+        )
+        .expect("sink");
+        let p4_tar = std::fs::read(&p4.path).expect("read");
+        assert!(matches!(
+            stranger.send(&p4, &p4_tar),
+            Err(SendError::Retry(_))
+        ));
+
+        // Package 5 arrives while 4 is lost: stored, with a gap alert.
+        let p5 = commit(&mut spool, "cam-a", 5);
+        sink.send(&p5, &std::fs::read(&p5.path).expect("read"))
+            .expect("a package after a gap is stored");
+    })
+    .await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+
+    assert_eq!(store.package_count().await.expect("count"), 4);
+    let alerts = store.alerts().await.expect("alerts");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.kind == "sequence_gap" && a.detail.contains("after sequence 3 came 5")),
+        "{alerts:?}"
+    );
+    let media = std::fs::read_dir(dir.join("media").join(DEVICE).join("cam-a"))
+        .expect("media")
+        .count();
+    assert_eq!(media, 4, "every stored row has its media");
+    let _ = stop_tx.send(());
+    server.await.expect("join").expect("serve");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_verifies_stores_deduplicates_and_alerts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("case.db").display());
+    intake_story(&url, dir.path()).await;
+}
+
+/// A fresh database on the local PostgreSQL server (the machine's, or one
+/// `./dev.sh test` starts), dropped afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_verifies_stores_deduplicates_and_alerts() {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let admin_url = std::env::var("VIGIL_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = match sqlx::AnyPool::connect(&admin_url).await {
+        Ok(p) => p,
+        Err(e) => panic!(
+            "PostgreSQL at {admin_url} is not reachable ({e}); start it (./dev.sh test does) or set VIGIL_TEST_POSTGRES"
+        ),
+    };
+    let db = format!("vigil_case_test_{}", std::process::id());
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {db}").as_str())
+        .await
+        .expect("drop");
+    admin
+        .execute(format!("CREATE DATABASE {db}").as_str())
+        .await
+        .expect("create");
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b);
+    let dir = tempfile::tempdir().expect("tmp");
+    intake_story(&format!("{base}/{db}"), dir.path()).await;
+    let _ = admin
+        .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
+        .await;
+}
