@@ -306,7 +306,7 @@ impl EvidenceStage {
                     // clear. Try again in 5 s of stream time.
                     self.jobs.push(job);
                     self.jobs.extend(ready);
-                    self.retry_after = Some(newest_us + 5_000_000);
+                    self.retry_after = Some(newest_us.saturating_add(5_000_000));
                     return Err(e);
                 }
             }
