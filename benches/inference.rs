@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use vigil_core::image::RgbImage;
 use vigil_infer::letterbox::letterbox_into;
 use vigil_infer::ocr::{Alphabet, TextRecogniser};
-use vigil_infer::plate_reader::{plate_lines, PlateReaderConfig};
+use vigil_infer::plate_reader::{plate_lines, PlateLayout, PlateReaderConfig};
 use vigil_infer::runtime::{Runtime, SessionOptions};
 use vigil_infer::Manifest;
 
@@ -48,7 +48,10 @@ fn plate(width: u32, height: u32, rows: u32) -> RgbImage {
     RgbImage::from_raw(width, height, data).expect("rgb")
 }
 
-fn recognisers() -> Option<Vec<(&'static str, TextRecogniser)>> {
+/// (name, recogniser for one-line plates, recogniser for two-line plates).
+type Recognisers = Vec<(&'static str, TextRecogniser, TextRecogniser)>;
+
+fn recognisers() -> Option<Recognisers> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let manifest = Manifest::load(&root.join("models/manifest.toml")).ok()?;
     let models = root.join("models");
@@ -62,14 +65,18 @@ fn recognisers() -> Option<Vec<(&'static str, TextRecogniser)>> {
         ..SessionOptions::default()
     };
     let open = |alphabet| TextRecogniser::open(runtime, name, &path, None, options, alphabet).ok();
-    let table = vigil_infer::quantize::builtin(&entry.sha256)?;
-    let int8 =
-        TextRecogniser::open_int8(runtime, name, &path, None, options, Alphabet::Plate, &table)
-            .ok()?;
+    let int8 = |layout| {
+        let table = vigil_infer::quantize::builtin(&entry.sha256, layout)?;
+        TextRecogniser::open_int8(runtime, name, &path, None, options, Alphabet::Plate, &table).ok()
+    };
     Some(vec![
-        ("full", open(Alphabet::Full)?),
-        ("plate", open(Alphabet::Plate)?),
-        ("plate-int8", int8),
+        ("full", open(Alphabet::Full)?, open(Alphabet::Full)?),
+        ("plate", open(Alphabet::Plate)?, open(Alphabet::Plate)?),
+        (
+            "plate-int8",
+            int8(PlateLayout::OneLine)?,
+            int8(PlateLayout::TwoLine)?,
+        ),
     ])
 }
 
@@ -81,14 +88,14 @@ fn recognise(c: &mut Criterion) {
     let config = PlateReaderConfig::default();
     let (_, one_line) = plate_lines(&plate(94, 24, 1), &config);
     let (_, two_line) = plate_lines(&plate(70, 50, 2), &config);
-    for (name, recogniser) in &mut recognisers {
+    for (name, for_one_line, for_two_line) in &mut recognisers {
         let refs: Vec<&RgbImage> = one_line.iter().collect();
         c.bench_function(&format!("recognise_one_line_94x24/{name}"), |b| {
-            b.iter(|| recogniser.recognise(&refs).expect("recognise"))
+            b.iter(|| for_one_line.recognise(&refs).expect("recognise"))
         });
         let refs: Vec<&RgbImage> = two_line.iter().collect();
         c.bench_function(&format!("recognise_two_line_70x50/{name}"), |b| {
-            b.iter(|| recogniser.recognise(&refs).expect("recognise"))
+            b.iter(|| for_two_line.recognise(&refs).expect("recognise"))
         });
     }
 }

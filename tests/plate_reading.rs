@@ -56,16 +56,16 @@ fn recogniser(alphabet: Alphabet) -> TextRecogniser {
     .expect("recogniser")
 }
 
-/// The reader as Vigil runs it: the recogniser's head cut to plate
-/// characters, and one-line plates read by its INT8 copy.
-fn reader() -> PlateReader {
+/// An INT8 recogniser from the shipped calibration table for `layout`.
+fn int8_recogniser(layout: PlateLayout) -> TextRecogniser {
     let (runtime, path, sha256) = recogniser_file();
-    let table = vigil_infer::quantize::builtin(&sha256).expect("a shipped table for this model");
+    let table =
+        vigil_infer::quantize::builtin(&sha256, layout).expect("a shipped table for this model");
     let options = SessionOptions {
         threads: 2,
         ..SessionOptions::default()
     };
-    let int8 = TextRecogniser::open_int8(
+    TextRecogniser::open_int8(
         runtime,
         "ppocrv6-rec-small",
         &path,
@@ -74,10 +74,18 @@ fn reader() -> PlateReader {
         Alphabet::Plate,
         &table,
     )
-    .expect("int8 recogniser");
-    let reader = PlateReader::new(recogniser(Alphabet::Plate), PlateReaderConfig::default())
-        .with_one_line_recogniser(int8);
-    assert!(reader.reads_one_line_in_int8());
+    .expect("int8 recogniser")
+}
+
+/// The reader as Vigil runs it: the recogniser's head cut to plate
+/// characters, in INT8, calibrated per layout.
+fn reader() -> PlateReader {
+    let reader = PlateReader::new(
+        int8_recogniser(PlateLayout::TwoLine),
+        PlateReaderConfig::default(),
+    )
+    .with_one_line_recogniser(int8_recogniser(PlateLayout::OneLine));
+    assert!(reader.has_one_line_recogniser());
     reader
 }
 
@@ -294,40 +302,35 @@ fn one_line_crops(dir: &Path) -> Vec<RgbImage> {
         .collect()
 }
 
-/// The INT8 recogniser built from the shipped calibration table reads the
-/// one-line plates as the float one does, and with confident characters.
+/// The INT8 recognisers built from the shipped calibration tables read the
+/// lines of each layout as the float one does, with confident characters.
 #[test]
-fn the_int8_recogniser_reads_one_line_plates_like_the_float_one() {
+fn the_int8_recognisers_read_like_the_float_one() {
     let dir = tempfile::tempdir().expect("tmp");
-    let crops = one_line_crops(dir.path());
-    assert_eq!(crops.len(), 3);
-    let (runtime, path, sha256) = recogniser_file();
-    let table = vigil_infer::quantize::builtin(&sha256).expect("a shipped table for this model");
-    let options = SessionOptions {
-        threads: 2,
-        ..SessionOptions::default()
-    };
-    let mut int8 = TextRecogniser::open_int8(
-        runtime,
-        "ppocrv6-rec-small",
-        &path,
-        None,
-        options,
-        Alphabet::Plate,
-        &table,
-    )
-    .expect("int8 recogniser");
+    let config = PlateReaderConfig::default();
     let mut float = recogniser(Alphabet::Plate);
-    let refs: Vec<&RgbImage> = crops.iter().collect();
-    let (a, b) = (
-        float.recognise(&refs).expect("float"),
-        int8.recognise(&refs).expect("int8"),
-    );
-    for (f, q) in a.iter().zip(&b) {
-        assert_eq!(f.text, q.text);
-        assert!(q.confidence() > 0.9, "{q:?}");
+    let mut read_layouts = Vec::new();
+    for crop in plate_crops(dir.path()) {
+        let (layout, lines) = vigil_infer::plate_reader::plate_lines(&crop, &config);
+        let mut int8 = int8_recogniser(layout);
+        let refs: Vec<&RgbImage> = lines.iter().collect();
+        let (a, b) = (
+            float.recognise(&refs).expect("float"),
+            int8.recognise(&refs).expect("int8"),
+        );
+        for (f, q) in a.iter().zip(&b) {
+            assert_eq!(f.text, q.text);
+            assert!(q.confidence() > 0.9, "{q:?}");
+        }
+        read_layouts.push((layout, b.iter().map(|l| l.text.clone()).collect::<Vec<_>>()));
     }
-    assert_eq!(b[0].text, "30A-123.45");
+    assert_eq!(read_layouts[0].1, ["30A-123.45"]);
+    assert!(
+        read_layouts
+            .iter()
+            .any(|(l, t)| *l == PlateLayout::TwoLine && t == &["59-H1", "686.79"]),
+        "{read_layouts:?}"
+    );
 }
 
 /// Calibrating on some crops gives a table that covers every quantised
@@ -350,7 +353,8 @@ fn a_calibration_run_covers_the_model_and_quantises_it() {
     }
     assert_eq!(calibrator.lines(), crops.len());
     let table = calibrator.finish(&sha256, "test crops");
-    let shipped = vigil_infer::quantize::builtin(&sha256).expect("shipped table");
+    let shipped =
+        vigil_infer::quantize::builtin(&sha256, PlateLayout::OneLine).expect("shipped table");
     let names =
         |t: &vigil_infer::quantize::Calibration| t.ranges.keys().cloned().collect::<Vec<_>>();
     assert_eq!(names(&table), names(&shipped));

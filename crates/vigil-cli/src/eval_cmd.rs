@@ -46,15 +46,19 @@ pub enum EvalCommand {
         /// trained with) instead of cutting it down to plate characters.
         #[arg(long)]
         full_head: bool,
-        /// Read one-line plates with the float recogniser too, not the INT8
-        /// one (built from the shipped calibration table).
+        /// Read every plate with the float recogniser, not the INT8 copies
+        /// built from the shipped calibration tables.
         #[arg(long)]
         float: bool,
-        /// Instead of evaluating, measure the INT8 calibration table of the
-        /// recogniser on the dataset's one-line crops and write it to FILE
-        /// (TOML). The labels are not used.
+        /// Instead of evaluating, measure an INT8 calibration table of the
+        /// recogniser on the lines of the dataset's crops of one layout
+        /// (--calibrate-layout) and write it to FILE (TOML). The labels are
+        /// not used.
         #[arg(long, value_name = "FILE")]
         calibrate: Option<PathBuf>,
+        /// The layout whose lines --calibrate measures: one-line or two-line.
+        #[arg(long, value_name = "LAYOUT", default_value = "one-line")]
+        calibrate_layout: String,
         #[command(flatten)]
         paths: ModelPaths,
     },
@@ -133,6 +137,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             full_head,
             float,
             calibrate,
+            calibrate_layout,
             paths,
         } => {
             let alphabet = if full_head {
@@ -141,9 +146,14 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
                 Alphabet::Plate
             };
             if let Some(out) = calibrate {
+                let layout = match calibrate_layout.as_str() {
+                    "one-line" => PlateLayout::OneLine,
+                    "two-line" => PlateLayout::TwoLine,
+                    other => bail!("--calibrate-layout {other:?}: expected one-line or two-line"),
+                };
                 return calibrate_recogniser(
                     &dataset,
-                    &out,
+                    (&out, layout),
                     (&recogniser, alphabet),
                     threads,
                     limit,
@@ -212,8 +222,8 @@ struct PlateReport {
     recogniser: String,
     /// `plate` (output head cut down to plate characters) or `full`.
     head: &'static str,
-    /// Whether one-line plates were read by the INT8 recogniser.
-    one_line_int8: bool,
+    /// The layouts read by an INT8 recogniser (`one-line`, `two-line`).
+    int8: Vec<&'static str>,
     count: usize,
     exact_accuracy: f64,
     char_accuracy: f64,
@@ -247,7 +257,21 @@ fn plates(
         ..SessionOptions::default()
     };
     let mut reader = models.plate_reader(recogniser, options, alphabet, int8)?;
-    let one_line_int8 = reader.reads_one_line_in_int8();
+    let int8_layouts: Vec<&'static str> = {
+        let sha256 = &models
+            .manifest
+            .model(recogniser)
+            .context("recogniser entry")?
+            .sha256;
+        [
+            (PlateLayout::OneLine, "one-line"),
+            (PlateLayout::TwoLine, "two-line"),
+        ]
+        .into_iter()
+        .filter(|(l, _)| int8 && vigil_infer::quantize::builtin(sha256, *l).is_some())
+        .map(|(_, n)| n)
+        .collect()
+    };
     let bar = ProgressBar::new(rows.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} plates [{elapsed}<{eta}]")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -318,7 +342,7 @@ fn plates(
             Alphabet::Full => "full",
             Alphabet::Plate => "plate",
         },
-        one_line_int8,
+        int8: int8_layouts,
         count: n,
         exact_accuracy: exact as f64 / n as f64,
         char_accuracy: char_sum.max(0.0) / n as f64,
@@ -330,15 +354,15 @@ fn plates(
         errors,
     };
     println!(
-        "{} ({} plates, recogniser {}, {} head, one-line plates in {})",
+        "{} ({} plates, recogniser {}, {} head, int8 for: {})",
         report.dataset,
         n,
         report.recogniser,
         report.head,
-        if report.one_line_int8 {
-            "int8"
+        if report.int8.is_empty() {
+            "none".to_owned()
         } else {
-            "float"
+            report.int8.join(", ")
         }
     );
     println!(
@@ -373,12 +397,12 @@ fn plates(
     Ok(Verdict::Passed)
 }
 
-/// `eval plates --calibrate`: the INT8 calibration table of a recogniser,
-/// measured on a dataset's one-line crops (the plates the INT8 recogniser
-/// reads).
+/// `eval plates --calibrate`: an INT8 calibration table of a recogniser,
+/// measured on the lines of a dataset's crops of one layout (the lines the
+/// INT8 recogniser calibrated on them will read).
 fn calibrate_recogniser(
     dataset: &Path,
-    out: &Path,
+    (out, layout): (&Path, PlateLayout),
     (recogniser, alphabet): (&str, Alphabet),
     threads: usize,
     limit: Option<usize>,
@@ -411,15 +435,20 @@ fn calibrate_recogniser(
     let config = PlateReaderConfig::default();
     for (file, _) in &rows {
         let image = load_image(file)?;
-        if let (PlateLayout::OneLine, lines) = plate_lines(&image, &config) {
+        let (found, lines) = plate_lines(&image, &config);
+        if found == layout {
             for line in &lines {
                 calibrator.add(line)?;
             }
         }
     }
+    let layout_name = match layout {
+        PlateLayout::OneLine => "one-line",
+        PlateLayout::TwoLine => "two-line",
+    };
     if calibrator.lines() == 0 {
         bail!(
-            "{} has no one-line plate crops to calibrate on",
+            "{} has no {layout_name} plate crops to calibrate on",
             dataset.display()
         );
     }
@@ -430,7 +459,7 @@ fn calibrate_recogniser(
     let table = calibrator.finish(
         &sha256,
         &format!(
-            "vigil eval plates --calibrate: the {} one-line crops (width / height >= {}) of {} ({} rows); per tensor, the mean over crops of each crop's minimum and maximum",
+            "vigil eval plates --calibrate --calibrate-layout {layout_name}: the {} lines of the {layout_name} crops (two-line below width / height {}) of {} ({} rows); per tensor, the mean over lines of each line's minimum and maximum",
             calibrator.lines(),
             config.two_line_max_aspect,
             name,
@@ -439,7 +468,7 @@ fn calibrate_recogniser(
     );
     std::fs::write(out, table.to_toml()?).with_context(|| format!("writing {}", out.display()))?;
     println!(
-        "{} ranges from {} one-line crops written to {}",
+        "{} ranges from {} {layout_name} lines written to {}",
         table.ranges.len(),
         calibrator.lines(),
         out.display()

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use vigil_infer::model::OnnxModel;
 use vigil_infer::ocr::{Alphabet, TextRecogniser};
-use vigil_infer::plate_reader::{PlateReader, PlateReaderConfig};
+use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
 use vigil_infer::quantize::Calibration;
 use vigil_infer::runtime::{Runtime, SessionOptions};
 use vigil_infer::{store, Manifest};
@@ -102,11 +102,11 @@ impl Models {
         Ok((dir.join(&entry.file), dict))
     }
 
-    /// The plate reader for a recogniser: its head cut to `alphabet`, and,
-    /// with `int8` and a built-in calibration table for this model file
-    /// ([`vigil_infer::quantize::builtin`]), an INT8 copy that reads the
-    /// one-line plates. Without a table it reads everything in float and
-    /// says so.
+    /// The plate reader for a recogniser, its head cut to `alphabet`. With
+    /// `int8`, each layout whose lines have a shipped calibration table for
+    /// this model file ([`vigil_infer::quantize::builtin`]) is read by an
+    /// INT8 copy calibrated on such lines; a layout without a table is read
+    /// in float, with a warning.
     pub fn plate_reader(
         &self,
         name: &str,
@@ -114,29 +114,36 @@ impl Models {
         alphabet: Alphabet,
         int8: bool,
     ) -> anyhow::Result<PlateReader> {
-        let reader = PlateReader::new(
-            self.recogniser(name, options, alphabet)?,
-            PlateReaderConfig::default(),
-        );
-        if !int8 {
-            return Ok(reader);
-        }
-        let entry = self.manifest.model(name).context("recogniser entry")?;
-        match vigil_infer::quantize::builtin(&entry.sha256) {
-            Some(calibration) => Ok(reader.with_one_line_recogniser(self.open_recogniser(
+        let sha256 = &self
+            .manifest
+            .model(name)
+            .context("recogniser entry")?
+            .sha256;
+        let table = |layout| {
+            let table = int8
+                .then(|| vigil_infer::quantize::builtin(sha256, layout))
+                .flatten();
+            if int8 && table.is_none() {
+                tracing::warn!(
+                    model = name,
+                    ?layout,
+                    "no INT8 calibration table for this model file; these plates are read in float"
+                );
+            }
+            table
+        };
+        let (one_line, two_line) = (table(PlateLayout::OneLine), table(PlateLayout::TwoLine));
+        let main = self.open_recogniser(name, options, alphabet, two_line.as_ref())?;
+        let reader = PlateReader::new(main, PlateReaderConfig::default());
+        Ok(match one_line {
+            Some(t) => reader.with_one_line_recogniser(self.open_recogniser(
                 name,
                 options,
                 alphabet,
-                Some(&calibration),
-            )?)),
-            None => {
-                tracing::warn!(
-                    model = name,
-                    "no INT8 calibration table for this model file; one-line plates are read in float"
-                );
-                Ok(reader)
-            }
-        }
+                Some(&t),
+            )?),
+            None => reader,
+        })
     }
 }
 

@@ -48,9 +48,9 @@ pub struct PlateText {
 
 pub struct PlateReader {
     recogniser: TextRecogniser,
-    /// Reads one-line plates instead of `recogniser`, when set (an INT8
-    /// recogniser: as exact as the float one on one-line plates, and about
-    /// twice as fast).
+    /// Reads one-line plates instead of `recogniser`, when set (e.g. an
+    /// INT8 recogniser calibrated on one-line plates, while `recogniser` is
+    /// calibrated on the lines of two-line plates).
     one_line: Option<TextRecogniser>,
     config: PlateReaderConfig,
 }
@@ -71,8 +71,8 @@ impl PlateReader {
         self
     }
 
-    /// Whether one-line plates have their own (INT8) recogniser.
-    pub fn reads_one_line_in_int8(&self) -> bool {
+    /// Whether one-line plates have their own recogniser.
+    pub fn has_one_line_recogniser(&self) -> bool {
         self.one_line.is_some()
     }
 

@@ -33,6 +33,7 @@ use crate::onnx_proto::{
     attribute_proto, tensor_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
     OperatorSetIdProto, TensorProto, TypeProto, ValueInfoProto,
 };
+use crate::plate_reader::PlateLayout;
 use crate::InferError;
 
 const MS_DOMAIN: &str = "com.microsoft";
@@ -715,15 +716,27 @@ pub fn fuse_gelu(model: &mut ModelProto) -> usize {
     count
 }
 
-/// Calibration tables shipped with Vigil, one per model file (by SHA-256);
-/// each was made by `vigil eval plates --calibrate` (see its `source`).
-const BUILTIN: &[&str] = &[include_str!("calibration/ppocrv6-rec-small.toml")];
+/// Calibration tables shipped with Vigil: one per model file (by SHA-256)
+/// and plate layout, each made by `vigil eval plates --calibrate` on the
+/// lines of that layout (see its `source`).
+const BUILTIN: &[(PlateLayout, &str)] = &[
+    (
+        PlateLayout::OneLine,
+        include_str!("calibration/ppocrv6-rec-small.one-line.toml"),
+    ),
+    (
+        PlateLayout::TwoLine,
+        include_str!("calibration/ppocrv6-rec-small.two-line.toml"),
+    ),
+];
 
-/// The shipped calibration table for the model file with this SHA-256.
-pub fn builtin(model_sha256: &str) -> Option<Calibration> {
+/// The shipped calibration table for the model file with this SHA-256 and
+/// the lines of plates of this layout.
+pub fn builtin(model_sha256: &str, layout: PlateLayout) -> Option<Calibration> {
     BUILTIN
         .iter()
-        .filter_map(|text| Calibration::from_toml(text, "built-in").ok())
+        .filter(|(l, _)| *l == layout)
+        .filter_map(|(_, text)| Calibration::from_toml(text, "built-in").ok())
         .find(|c| !c.ranges.is_empty() && c.model_sha256.eq_ignore_ascii_case(model_sha256))
 }
 
@@ -916,11 +929,22 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_table_is_found_by_its_model_hash() {
-        let text = include_str!("calibration/ppocrv6-rec-small.toml");
-        let table = Calibration::from_toml(text, "t").expect("parses");
-        assert!(table.ranges.len() > 50);
-        assert_eq!(builtin(&table.model_sha256.to_uppercase()), Some(table));
-        assert_eq!(builtin("0000"), None);
+    fn the_shipped_tables_are_found_by_model_hash_and_layout() {
+        for (layout, text) in BUILTIN {
+            let table = Calibration::from_toml(text, "t").expect("parses");
+            assert!(table.ranges.len() > 50);
+            assert_eq!(
+                builtin(&table.model_sha256.to_uppercase(), *layout),
+                Some(table)
+            );
+            assert_eq!(builtin("0000", *layout), None);
+        }
+        let sha = |l| {
+            builtin(
+                "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+                l,
+            )
+        };
+        assert_ne!(sha(PlateLayout::OneLine), sha(PlateLayout::TwoLine));
     }
 }
