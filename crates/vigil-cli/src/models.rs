@@ -52,15 +52,6 @@ impl Models {
     /// A text recogniser with its character list (metadata or dictionary
     /// file), its output head cut down to `alphabet` (see
     /// [`vigil_infer::ctc_head`]); INT8 with `calibration`.
-    pub fn recogniser(
-        &self,
-        name: &str,
-        options: SessionOptions,
-        alphabet: Alphabet,
-    ) -> anyhow::Result<TextRecogniser> {
-        self.open_recogniser(name, options, alphabet, None)
-    }
-
     fn open_recogniser(
         &self,
         name: &str,

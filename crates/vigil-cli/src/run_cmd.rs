@@ -13,7 +13,6 @@ use vigil_evidence::manifest::ModelRef;
 use vigil_evidence::uploader::{HttpSink, UploadConfig, Uploader};
 use vigil_evidence::{DeviceKey, Spool};
 use vigil_infer::detector::{Detector, DetectorConfig};
-use vigil_infer::plate_reader::{PlateReader, PlateReaderConfig};
 use vigil_infer::runtime::SessionOptions;
 use vigil_infer::text_detector::{TextDetector, TextDetectorConfig};
 use vigil_pipeline::{EvidenceStage, JsonlSink, PackagingContext, PlateStage, RunOptions, SiteRun};
@@ -113,14 +112,14 @@ pub fn open_plate_stage(models: &Models, config: &SiteConfig) -> anyhow::Result<
             models.open(&p.text_detector, options)?,
             TextDetectorConfig::default(),
         ),
-        reader: PlateReader::new(
-            models.recogniser(
-                &p.recogniser,
-                options,
-                vigil_infer::ocr::Alphabet::default(),
-            )?,
-            PlateReaderConfig::default(),
-        ),
+        // The plate alphabet's head, INT8 with the shipped per-layout
+        // calibration tables (the fast reader `vigil eval plates` measures).
+        reader: models.plate_reader(
+            &p.recogniser,
+            options,
+            vigil_infer::ocr::Alphabet::default(),
+            true,
+        )?,
         votes: p.votes,
     })
 }
