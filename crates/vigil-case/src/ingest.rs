@@ -234,9 +234,31 @@ pub async fn ingest(store: &Store, req: IngestRequest<'_>) -> Result<IngestOutco
                 .map(|p| p.text.clone()),
             manifest: manifest_json,
             media_path: media.to_string_lossy().into_owned(),
+            plate_colour: manifest.plate.as_ref().and_then(|p| p.colour.clone()),
+            agency_flag: is_agency_plate(&manifest),
+            clock_sync: manifest.times.clock_sync.clone(),
+            signal_conflict: signal_conflict(&manifest),
+            place: format!("{} / {}", manifest.site_name, manifest.approach),
         })
         .await?;
     Ok(IngestOutcome::new(201, format!("stored as sequence {seq}")))
+}
+
+/// A state-agency plate: blue, or issued under the central-agency
+/// province code. Its agency is notified of the violation.
+fn is_agency_plate(m: &Manifest) -> bool {
+    m.plate.as_ref().is_some_and(|p| {
+        p.colour.as_deref() == Some("blue")
+            || (p.valid
+                && vigil_plate::parse_compact(&crate::store::plate_key(&p.text))
+                    .is_some_and(|plate| plate.is_central_agency()))
+    })
+}
+
+/// The signal was cross-checked across sources (`a+b`) and they disagreed
+/// somewhere around the event (the joined timeline says `unknown`).
+fn signal_conflict(m: &Manifest) -> bool {
+    m.signal.source.contains('+') && m.signal.timeline.iter().any(|p| p.phase == "unknown")
 }
 
 /// Where a package's tar lives. Ids are checked to be plain names by the

@@ -8,6 +8,11 @@ use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 use vigil_evidence::keys::{Keyring, PublicKey};
 
+use crate::audit::{
+    read_anchor, row_from, verify_rows, AuditChain, AuditEntry, AuditReport, AuditRow, AuditedTx,
+    ROW_COLUMNS,
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database {url}: {source}")]
@@ -53,15 +58,33 @@ pub struct NewPackage {
     pub plate: Option<String>,
     pub manifest: String,
     pub media_path: String,
+    pub plate_colour: Option<String>,
+    /// A state-agency (blue) plate: its agency is to be notified.
+    pub agency_flag: bool,
+    pub clock_sync: String,
+    /// The signal's sources disagreed around the event.
+    pub signal_conflict: bool,
+    /// Site and approach, for people.
+    pub place: String,
+}
+
+/// A plate's letters and digits, upper case: `30a-123.45` -> `30A12345`.
+pub fn plate_key(plate: &str) -> String {
+    plate
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     media_dir: PathBuf,
+    pub(crate) audit: AuditChain,
 }
 
-fn now_us() -> i64 {
+pub(crate) fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
@@ -98,7 +121,58 @@ impl Store {
         Ok(Self {
             pool,
             media_dir: media_dir.to_path_buf(),
+            audit: AuditChain::new(media_dir),
         })
+    }
+
+    /// Starts a transaction that appends to the audit chain (see
+    /// [`crate::audit`]); everything it does commits together.
+    pub async fn begin_audited(&self) -> Result<AuditedTx, StoreError> {
+        self.audit.begin(&self.pool).await
+    }
+
+    /// Appends one audit row on its own.
+    pub async fn audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let mut tx = self.begin_audited().await?;
+        tx.record(entry).await?;
+        tx.commit().await
+    }
+
+    /// Every audit row, oldest first.
+    pub async fn audit_rows(&self) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {ROW_COLUMNS} FROM audit_log ORDER BY seq"))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(row_from).collect::<Result<_, _>>()?)
+    }
+
+    /// The audit rows about one target, oldest first.
+    pub async fn audit_for(&self, target: &str) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ROW_COLUMNS} FROM audit_log WHERE target = $1 ORDER BY seq"
+        ))
+        .bind(target)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(row_from).collect::<Result<_, _>>()?)
+    }
+
+    /// The newest `limit` audit rows, newest first.
+    pub async fn audit_recent(&self, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ROW_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(row_from).collect::<Result<_, _>>()?)
+    }
+
+    /// Checks the whole audit chain against its anchor file.
+    pub async fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+        let rows = self.audit_rows().await?;
+        let anchor = read_anchor(self.audit.anchor_path())?;
+        Ok(verify_rows(&rows, anchor.as_ref()))
     }
 
     pub fn media_dir(&self) -> &Path {
@@ -107,19 +181,41 @@ impl Store {
 
     /// Registers (or re-registers) a device's public key.
     pub async fn register_device(&self, key: &PublicKey) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM devices WHERE device_id = $1")
+        let mut tx = self.begin_audited().await?;
+        let current = sqlx::query("SELECT public_key FROM devices WHERE device_id = $1")
             .bind(&key.device_id)
-            .execute(&self.pool)
-            .await?;
+            .fetch_optional(tx.conn())
+            .await?
+            .map(|r| r.try_get::<String, _>(0))
+            .transpose()?;
+        if current.as_deref() == Some(key.to_line().as_str()) {
+            return Ok(());
+        }
+        let replaced = sqlx::query("DELETE FROM devices WHERE device_id = $1")
+            .bind(&key.device_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
         sqlx::query(
             "INSERT INTO devices (device_id, public_key, registered_at_us) VALUES ($1, $2, $3)",
         )
         .bind(&key.device_id)
         .bind(key.to_line())
         .bind(now_us())
-        .execute(&self.pool)
+        .execute(tx.conn())
         .await?;
-        Ok(())
+        tx.record(AuditEntry::new(
+            "admin",
+            if replaced > 0 {
+                "device_key_replaced"
+            } else {
+                "device_registered"
+            },
+            format!("device:{}", key.device_id),
+            key.to_line(),
+        ))
+        .await?;
+        tx.commit().await
     }
 
     /// Every registered device key.
@@ -167,11 +263,16 @@ impl Store {
         })
     }
 
+    /// Stores a verified package's row and its `ingest` audit row together.
     pub async fn insert_package(&self, p: &NewPackage) -> Result<(), StoreError> {
+        let mut tx = self.begin_audited().await?;
         sqlx::query(
             "INSERT INTO packages (event_id, device_id, camera, sequence, manifest_sha256, \
-             violation_type, event_at_us, plate, manifest, media_path, received_at_us, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             violation_type, event_at_us, plate, manifest, media_path, received_at_us, status, \
+             current_type, reviewed_plate, plate_key, plate_colour, agency_flag, clock_sync, \
+             signal_conflict, place) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20)",
         )
         .bind(&p.event_id)
         .bind(&p.device_id)
@@ -185,9 +286,27 @@ impl Store {
         .bind(&p.media_path)
         .bind(now_us())
         .bind("new")
-        .execute(&self.pool)
+        .bind(&p.violation_type)
+        .bind(&p.plate)
+        .bind(p.plate.as_deref().map(plate_key))
+        .bind(&p.plate_colour)
+        .bind(i64::from(p.agency_flag))
+        .bind(&p.clock_sync)
+        .bind(i64::from(p.signal_conflict))
+        .bind(&p.place)
+        .execute(tx.conn())
         .await?;
-        Ok(())
+        tx.record(AuditEntry::new(
+            format!("device:{}", p.device_id),
+            "ingest",
+            &p.event_id,
+            format!(
+                "{} camera {} sequence {} manifest {}",
+                p.violation_type, p.camera, p.sequence, p.manifest_sha256
+            ),
+        ))
+        .await?;
+        tx.commit().await
     }
 
     pub async fn package_count(&self) -> Result<i64, StoreError> {
@@ -199,6 +318,7 @@ impl Store {
 
     pub async fn raise_alert(&self, alert: &Alert) -> Result<(), StoreError> {
         tracing::warn!(kind = %alert.kind, device = %alert.device_id, camera = ?alert.camera, detail = %alert.detail, "integrity alert");
+        let mut tx = self.begin_audited().await?;
         sqlx::query(
             "INSERT INTO alerts (id, kind, device_id, camera, detail, created_at_us) \
              SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5 FROM alerts",
@@ -208,9 +328,16 @@ impl Store {
         .bind(&alert.camera)
         .bind(&alert.detail)
         .bind(now_us())
-        .execute(&self.pool)
+        .execute(tx.conn())
         .await?;
-        Ok(())
+        tx.record(AuditEntry::new(
+            "system",
+            format!("alert:{}", alert.kind),
+            alert.camera.as_deref().unwrap_or(&alert.device_id),
+            &alert.detail,
+        ))
+        .await?;
+        tx.commit().await
     }
 
     pub async fn alerts(&self) -> Result<Vec<Alert>, StoreError> {

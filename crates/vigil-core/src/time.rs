@@ -27,7 +27,7 @@ pub fn toml_datetime_to_unix_us(dt: &toml::value::Datetime) -> Option<UnixMicros
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -35,6 +35,38 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// Local date and time `YYYY-MM-DD HH:MM:SS.mmm (+07:00)` from Unix µs and
+/// a UTC offset written `+07:00`.
+pub fn format_local(us: UnixMicros, offset: &str) -> String {
+    let sign = if offset.starts_with('-') { -1 } else { 1 };
+    let digits: Vec<i64> = offset
+        .trim_start_matches(['+', '-'])
+        .split(':')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let offset_s = sign
+        * (digits.first().copied().unwrap_or(0) * 3600 + digits.get(1).copied().unwrap_or(0) * 60);
+    let t = us.div_euclid(1000) + offset_s * 1000;
+    let (days, ms_of_day) = (t.div_euclid(86_400_000), t.rem_euclid(86_400_000));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03} ({offset})",
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1000 % 60,
+        ms_of_day % 1000
+    )
 }
 
 /// The current wall clock as Unix microseconds.

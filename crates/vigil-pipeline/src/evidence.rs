@@ -543,33 +543,7 @@ fn type_title(kind: &str) -> &'static str {
 
 /// Local date and time `YYYY-MM-DD HH:MM:SS.mmm (+07:00)` from Unix µs.
 fn local_time(us: UnixMicros, offset: &str) -> String {
-    let sign = if offset.starts_with('-') { -1 } else { 1 };
-    let digits: Vec<i64> = offset
-        .trim_start_matches(['+', '-'])
-        .split(':')
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    let offset_s = sign
-        * (digits.first().copied().unwrap_or(0) * 3600 + digits.get(1).copied().unwrap_or(0) * 60);
-    let t = us.div_euclid(1000) + offset_s * 1000;
-    let (days, ms_of_day) = (t.div_euclid(86_400_000), t.rem_euclid(86_400_000));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03} ({offset})",
-        ms_of_day / 3_600_000,
-        ms_of_day / 60_000 % 60,
-        ms_of_day / 1000 % 60,
-        ms_of_day % 1000
-    )
+    vigil_core::time::format_local(us, offset)
 }
 
 fn sheet_facts(m: &Manifest, e: &ViolationEvent) -> SheetFacts {
