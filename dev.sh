@@ -61,6 +61,9 @@ build_needs() {
   need "ffmpeg and ffprobe commands (benchmark reference, test inputs)" "command -v ffmpeg && command -v ffprobe" ffmpeg
 }
 test_needs() {
+  need "Chromium (browser end-to-end tests)" "test -x /usr/bin/chromium" chromium
+  need "fonts for screenshots" "test -d /usr/share/fonts/truetype/dejavu" fonts-dejavu-core
+  need "Node.js and npm (drive Chromium with playwright-core)" "command -v node && command -v npm" nodejs npm
   need "GStreamer RTSP server (RTSP tests)" "/usr/bin/python3 -c 'import gi; gi.require_version(\"GstRtspServer\", \"1.0\"); from gi.repository import GstRtspServer'" \
     python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
 }
@@ -84,12 +87,23 @@ ensure_postgres() {
   export VIGIL_TEST_POSTGRES="postgres://postgres:vigil-test@127.0.0.1:5432/postgres"
 }
 
+# playwright-core from the npm registry, pinned by e2e/package-lock.json;
+# it drives Debian's Chromium and never downloads a browser of its own.
+ensure_e2e_node_modules() {
+  if [ -d e2e/node_modules/playwright-core ]; then
+    skip "e2e/node_modules: present, skipped"
+  else
+    skip "installing e2e/node_modules (npm ci)"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix e2e --no-audit --no-fund --silent
+  fi
+}
+
 ensure_system_packages() { # ensure_system_packages demo|test
   say "system packages"
   build_needs
   [ "$1" = test ] && test_needs
   install_missing
-  if [ "$1" = test ]; then ensure_postgres; fi
+  if [ "$1" = test ]; then ensure_postgres; ensure_e2e_node_modules; fi
 }
 
 # ------------------------------------------------------------------- models

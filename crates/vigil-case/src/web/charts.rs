@@ -17,7 +17,7 @@ fn phase_colour(phase: &str) -> &'static str {
 /// The phases as coloured bars on a time axis (seconds from the event),
 /// with the stop-line crossing, the event and the clearance marked.
 pub fn signal_chart(m: &Manifest) -> Markup {
-    let (w, h, bar_y, bar_h) = (900.0_f64, 110.0_f64, 18.0_f64, 34.0_f64);
+    let (w, h, bar_y, bar_h) = (900.0_f64, 120.0_f64, 38.0_f64, 30.0_f64);
     let event = m.times.event_at_us;
     let start = m
         .signal
@@ -45,6 +45,8 @@ pub fn signal_chart(m: &Manifest) -> Markup {
     .into_iter()
     .filter_map(|(label, t)| t.map(|t| (label, t, if label == "event" { "#111" } else { "#444" })))
     .collect();
+    // Labels in their own rows, as the marks are often a few ms apart.
+    let label_y = |i: usize| 10.0 + 11.0 * i as f64;
     // Ticks every whole second (or more, on long timelines).
     let step_s = ((span / 1e6) / 12.0).ceil().max(1.0) as i64;
     let first_tick = (start - event).div_euclid(1_000_000) + 1;
@@ -66,10 +68,10 @@ pub fn signal_chart(m: &Manifest) -> Markup {
                 text x=(format!("{:.1}", x(event + t * 1_000_000))) y=(bar_y + bar_h + 18.0)
                      font-size="11" text-anchor="middle" fill="#333" { (format!("{t:+}")) }
             }
-            @for (label, t, colour) in &marks {
-                line x1=(format!("{:.1}", x(*t))) x2=(format!("{:.1}", x(*t))) y1="8" y2=(bar_y + bar_h + 4.0)
+            @for (i, (label, t, colour)) in marks.iter().enumerate() {
+                line x1=(format!("{:.1}", x(*t))) x2=(format!("{:.1}", x(*t))) y1=(label_y(i) - 8.0) y2=(bar_y + bar_h + 4.0)
                      stroke=(colour) stroke-width="2" stroke-dasharray=(if *label == "event" { "" } else { "4 3" }) {}
-                text x=(format!("{:.1}", x(*t) + 3.0)) y="12" font-size="11" fill=(colour) { (label) }
+                text x=(format!("{:.1}", x(*t) + 3.0)) y=(label_y(i)) font-size="11" fill=(colour) { (label) }
             }
             text x=(w / 2.0) y=(h - 4.0) font-size="11" text-anchor="middle" fill="#333" { "seconds from the event" }
         }

@@ -9,8 +9,9 @@
 //! Policy allows nothing inline.
 
 pub mod access;
+pub use files::OPENAPI;
 mod charts;
-mod files;
+pub(crate) mod files;
 mod html;
 mod pages;
 

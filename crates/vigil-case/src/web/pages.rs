@@ -454,6 +454,8 @@ pub async fn event(
         Some(&session),
         html! {
             div.event data-event=(case.event_id) {
+            div.event-grid {
+            aside.side-col {
             h1 { (violation_label(&case.current_type)) " " (status_badge(&case.status)) }
             @if case.agency_flag {
                 p.agency-banner {
@@ -561,22 +563,6 @@ pub async fn event(
                 @if let Some(n) = &next { p { a #next href={"/events/" (n)} { "Next open event →" } " " kbd { "n" } } }
             }
 
-            section.media {
-                h2 { "Evidence" }
-                div.stills {
-                    @for role in stills {
-                        @if let Some(src) = file_of(role) {
-                            figure { img src=(src) alt=(role) loading="lazy"; figcaption { (role.replace('_', " ")) } }
-                        }
-                    }
-                }
-                @if let Some(src) = file_of("clip") {
-                    video #clip controls preload="metadata" src=(src) {}
-                    p.hint { "Space plays or pauses the clip." }
-                }
-                @if let Some(src) = file_of("evidence_sheet") { p { a href=(src) target="_blank" { "Evidence sheet" } } }
-            }
-
             section.plate {
                 h2 { "Plate" }
                 @if let Some(src) = file_of("plate_crop") { img.plate-crop src=(src) alt="plate crop"; }
@@ -606,6 +592,24 @@ pub async fn event(
                 }
             }
 
+            }
+            div.main-col {
+            section.media {
+                h2 { "Evidence" }
+                @if let Some(src) = file_of("clip") {
+                    video #clip controls preload="metadata" src=(src) {}
+                    p.hint { "Space plays or pauses the clip." }
+                }
+                div.stills {
+                    @for role in stills {
+                        @if let Some(src) = file_of(role) {
+                            figure { img src=(src) alt=(role) loading="lazy"; figcaption { (role.replace('_', " ")) } }
+                        }
+                    }
+                }
+                @if let Some(src) = file_of("evidence_sheet") { p { a href=(src) target="_blank" { "Evidence sheet" } } }
+            }
+
             @if let Some(m) = &manifest {
                 section.signal { h2 { "Signal" } (signal_chart(m)) }
                 @if let Some((src, (w, h))) = &scene {
@@ -613,6 +617,8 @@ pub async fn event(
                 }
             }
 
+            }
+            }
             section.history {
                 h2 { "Decisions" }
                 @if decisions.is_empty() { p { "None yet." } } @else {
