@@ -9,7 +9,9 @@
 //!    (200), with another manifest a refusal (422) and an alert;
 //! 5. the chain: the next sequence must chain to the stored head's hash
 //!    (else 422 and an alert); a package after a gap is stored and the gap
-//!    raises an alert; an older sequence is refused (replay or reorder).
+//!    raises an alert; a late package that fills a gap is stored when it
+//!    chains to its stored neighbours on both sides (alert `gap_filled`);
+//!    any other older sequence is refused (replay, reorder, replacement).
 //!
 //! Storage: the tar is written under `<media>/<device>/<camera>/` (temp
 //! file, fsync, rename) before its row is inserted, so a stored row always
@@ -162,14 +164,44 @@ pub async fn ingest(store: &Store, req: IngestRequest<'_>) -> Result<IngestOutco
         .await?
     {
         Some(head) if seq <= head.sequence => {
-            let detail = format!(
-                "sequence {seq} arrived after sequence {} (replayed or reordered)",
-                head.sequence
+            // A late package may fill a gap, if it chains to both sides.
+            let (before, after) = (
+                store
+                    .chain_link(&manifest.device_id, &manifest.camera, seq - 1)
+                    .await?,
+                store
+                    .chain_link(&manifest.device_id, &manifest.camera, seq + 1)
+                    .await?,
             );
+            let taken = store
+                .chain_link(&manifest.device_id, &manifest.camera, seq)
+                .await?
+                .is_some();
+            let fits_before = match &before {
+                Some(b) => {
+                    manifest.prev_manifest_sha256.as_deref() == Some(b.manifest_sha256.as_str())
+                }
+                None => seq > 1 || manifest.prev_manifest_sha256.is_none(),
+            };
+            let fits_after = after
+                .as_ref()
+                .is_none_or(|a| a.prev_manifest_sha256.as_deref() == Some(hash.as_str()));
+            if taken || !fits_before || !fits_after {
+                let detail = format!(
+                    "sequence {seq} arrived after sequence {} and does not fill a gap there                      (replayed, reordered or replaced)",
+                    head.sequence
+                );
+                store
+                    .raise_alert(&alert("out_of_order", detail.clone()))
+                    .await?;
+                return Ok(IngestOutcome::new(422, detail));
+            }
             store
-                .raise_alert(&alert("out_of_order", detail.clone()))
+                .raise_alert(&alert(
+                    "gap_filled",
+                    format!("sequence {seq} arrived late and fills its gap"),
+                ))
                 .await?;
-            return Ok(IngestOutcome::new(422, detail));
         }
         Some(head)
             if seq == head.sequence + 1

@@ -37,6 +37,13 @@ pub struct ChainHead {
     pub manifest_sha256: String,
 }
 
+/// A stored package's links: its hash and the hash it chains to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainLink {
+    pub manifest_sha256: String,
+    pub prev_manifest_sha256: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
     pub kind: String,
@@ -264,6 +271,33 @@ impl Store {
     }
 
     /// Stores a verified package's row and its `ingest` audit row together.
+    /// The stored package at `sequence` of a device's camera, if any.
+    pub async fn chain_link(
+        &self,
+        device_id: &str,
+        camera: &str,
+        sequence: i64,
+    ) -> Result<Option<ChainLink>, StoreError> {
+        let row = sqlx::query(
+            "SELECT manifest_sha256, manifest FROM packages \
+             WHERE device_id = $1 AND camera = $2 AND sequence = $3",
+        )
+        .bind(device_id)
+        .bind(camera)
+        .bind(sequence)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let manifest: String = r.try_get(1)?;
+        let prev = serde_json::from_str::<serde_json::Value>(&manifest)
+            .ok()
+            .and_then(|m| m["prev_manifest_sha256"].as_str().map(str::to_owned));
+        Ok(Some(ChainLink {
+            manifest_sha256: r.try_get(0)?,
+            prev_manifest_sha256: prev,
+        }))
+    }
+
     pub async fn insert_package(&self, p: &NewPackage) -> Result<(), StoreError> {
         let mut tx = self.begin_audited().await?;
         sqlx::query(

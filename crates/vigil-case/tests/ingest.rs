@@ -96,13 +96,31 @@ async fn intake_story(db_url: &str, dir: &Path) {
         let p5 = commit(&mut spool, "cam-a", 5);
         sink.send(&p5, &std::fs::read(&p5.path).expect("read"))
             .expect("a package after a gap is stored");
+        // Package 4 arrives late: it chains to 3 and 5, so it fills the gap.
+        sink.send(&p4, &p4_tar)
+            .expect("a late package that fills its gap is stored");
+        // Package 4 again, signed anew by the device but with other content,
+        // cannot take the place that is now filled.
+        let other = red_light_content(DEVICE, "cam-a", 40, 160, 90, b"other clip").expect("content");
+        let forged_dir = spool_dir2.join("forged");
+        let mut forged_spool = Spool::open(&forged_dir, 1 << 30).expect("spool");
+        for n in 1..=4 {
+            let c = if n == 4 { other.clone() } else {
+                red_light_content(DEVICE, "cam-a", n, 160, 90, b"x").expect("content")
+            };
+            let (s, _) = forged_spool.commit(c, &key()).expect("commit");
+            if n == 4 {
+                let refused = sink.send(&s, &std::fs::read(&s.path).expect("read")).expect_err("replaced");
+                assert!(matches!(refused, SendError::Rejected(ref r) if r.contains("does not fill a gap")), "{refused:?}");
+            }
+        }
     })
     .await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
 
-    assert_eq!(store.package_count().await.expect("count"), 4);
+    assert_eq!(store.package_count().await.expect("count"), 5);
     let alerts = store.alerts().await.expect("alerts");
     assert!(
         alerts
@@ -113,7 +131,12 @@ async fn intake_story(db_url: &str, dir: &Path) {
     let media = std::fs::read_dir(dir.join("media").join(DEVICE).join("cam-a"))
         .expect("media")
         .count();
-    assert_eq!(media, 4, "every stored row has its media");
+    assert_eq!(media, 5, "every stored row has its media");
+    assert!(alerts.iter().any(|a| a.kind == "gap_filled"), "{alerts:?}");
+    assert!(
+        alerts.iter().any(|a| a.kind == "out_of_order"),
+        "{alerts:?}"
+    );
     let _ = stop_tx.send(());
     server.await.expect("join").expect("serve");
 }
