@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use vigil_evidence::manifest::Manifest;
 use vigil_evidence::uploader::check_authorization;
-use vigil_evidence::verify_package;
+use vigil_evidence::verify_tar_bytes;
 
 use crate::store::{Alert, NewPackage, Store, StoreError};
 
@@ -106,19 +106,17 @@ pub async fn ingest(store: &Store, req: IngestRequest<'_>) -> Result<IngestOutco
             }
         };
 
-    // Verify from a private temp file; nothing is stored unless it passes.
-    let tmp_dir = store.media_dir().join("tmp");
-    let temp = tmp_dir.join(format!(
-        "incoming-{}-{}.tar",
-        std::process::id(),
-        vigil_evidence::manifest::sha256_hex(req.body)
-    ));
-    write_durably(&tmp_dir, &temp, req.body).map_err(|source| StoreError::Io {
-        path: temp.clone(),
-        source,
+    // Verify in memory, off the async workers (hashing megabytes is CPU
+    // work); nothing is stored unless it passes.
+    let body = req.body.to_vec();
+    let report = tokio::task::spawn_blocking(move || {
+        verify_tar_bytes(Path::new("request body"), &body, &keys)
+    })
+    .await
+    .map_err(|e| StoreError::Io {
+        path: PathBuf::from("request body"),
+        source: std::io::Error::other(e.to_string()),
     })?;
-    let report = verify_package(&temp, &keys);
-    let _ = std::fs::remove_file(&temp);
     if !report.is_valid() {
         return Ok(IngestOutcome::new(
             422,
@@ -245,10 +243,16 @@ pub async fn ingest(store: &Store, req: IngestRequest<'_>) -> Result<IngestOutco
     }
 
     let media = media_path(store.media_dir(), &manifest);
-    write_durably(&tmp_dir, &media, req.body).map_err(|source| StoreError::Io {
-        path: media.clone(),
-        source,
-    })?;
+    let tmp_dir = store.media_dir().join("tmp");
+    let (target, body) = (media.clone(), req.body.to_vec());
+    tokio::task::spawn_blocking(move || write_durably(&tmp_dir, &target, &body))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|source| StoreError::Io {
+            path: media.clone(),
+            source,
+        })?;
     let manifest_json = serde_json::to_string(&manifest).unwrap_or_default();
     store
         .insert_package(&NewPackage {

@@ -30,7 +30,7 @@ pub use manifest::Manifest;
 pub use package::{PackageContent, SealedPackage};
 pub use spool::{Spool, SpoolError, Spooled, Usage};
 pub use uploader::{HttpSink, PackageSink, SendError, UploadConfig, Uploader};
-pub use verify::{verify_all, verify_package, PackageReport};
+pub use verify::{verify_all, verify_package, verify_tar_bytes, PackageReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {

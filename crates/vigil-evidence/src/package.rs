@@ -237,7 +237,14 @@ pub fn read_package(path: &Path) -> Result<Vec<(String, Vec<u8>)>, EvidenceError
         return Ok(out);
     }
     let file = File::open(path).map_err(io)?;
-    let mut archive = tar::Archive::new(file);
+    read_tar(file, path)
+}
+
+/// Every regular file of a tar stream, `(path, bytes)`; anything else in
+/// it (links, devices, directories) makes the package malformed.
+pub fn read_tar(reader: impl Read, path: &Path) -> Result<Vec<(String, Vec<u8>)>, EvidenceError> {
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(reader);
     let not_tar = |e: std::io::Error| EvidenceError::Format {
         path: path.to_path_buf(),
         reason: format!("not a readable tar archive: {e}"),

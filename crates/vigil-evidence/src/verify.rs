@@ -37,6 +37,22 @@ impl PackageReport {
 
 /// Checks one package (directory or `.tar`) against the keyring.
 pub fn verify_package(path: &Path, keys: &Keyring) -> PackageReport {
+    let files = read_package(path);
+    verify_files(path, files, keys)
+}
+
+/// Checks a package `.tar` held in memory (what a receiver was sent);
+/// `name` is what the report's messages call it.
+pub fn verify_tar_bytes(name: &Path, tar: &[u8], keys: &Keyring) -> PackageReport {
+    let files = crate::package::read_tar(tar, name);
+    verify_files(name, files, keys)
+}
+
+fn verify_files(
+    path: &Path,
+    files: Result<Vec<(String, Vec<u8>)>, crate::EvidenceError>,
+    keys: &Keyring,
+) -> PackageReport {
     let mut report = PackageReport {
         path: path.to_path_buf(),
         manifest: None,
@@ -44,7 +60,7 @@ pub fn verify_package(path: &Path, keys: &Keyring) -> PackageReport {
         problems: Vec::new(),
         checked: Vec::new(),
     };
-    let files = match read_package(path) {
+    let files = match files {
         Ok(f) => f,
         Err(e) => {
             report.problems.push(e.to_string());
