@@ -64,6 +64,7 @@ test_needs() {
   need "Chromium (browser end-to-end tests)" "test -x /usr/bin/chromium" chromium
   need "fonts for screenshots" "test -d /usr/share/fonts/truetype/dejavu" fonts-dejavu-core
   need "Node.js and npm (drive Chromium with playwright-core)" "command -v node && command -v npm" nodejs npm
+  need "python3 venv (moto, the S3 stand-in)" "python3 -m venv --help" python3-venv
   need "GStreamer RTSP server (RTSP tests)" "/usr/bin/python3 -c 'import gi; gi.require_version(\"GstRtspServer\", \"1.0\"); from gi.repository import GstRtspServer'" \
     python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
 }
@@ -98,12 +99,25 @@ ensure_e2e_node_modules() {
   fi
 }
 
+# moto's S3 server (PyPI), the stand-in S3 service of the object-storage
+# media test, in a virtual environment under target/.
+MOTO_VERSION=5.2.5
+ensure_moto() {
+  if [ -x target/s3-venv/bin/moto_server ]; then
+    skip "moto $MOTO_VERSION (S3 stand-in): present, skipped"
+  else
+    skip "installing moto[server]==$MOTO_VERSION into target/s3-venv"
+    python3 -m venv target/s3-venv
+    target/s3-venv/bin/pip install -q "moto[server]==$MOTO_VERSION"
+  fi
+}
+
 ensure_system_packages() { # ensure_system_packages demo|test
   say "system packages"
   build_needs
   [ "$1" = test ] && test_needs
   install_missing
-  if [ "$1" = test ]; then ensure_postgres; ensure_e2e_node_modules; fi
+  if [ "$1" = test ]; then ensure_postgres; ensure_e2e_node_modules; ensure_moto; fi
 }
 
 # ------------------------------------------------------------------- models

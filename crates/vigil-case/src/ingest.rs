@@ -17,7 +17,6 @@
 //! file, fsync, rename) before its row is inserted, so a stored row always
 //! has its media.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use vigil_evidence::manifest::Manifest;
@@ -58,32 +57,6 @@ fn now_s() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Writes `bytes` to `target` through a temp file in `tmp_dir`.
-fn write_durably(tmp_dir: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = tmp_dir.join(format!("{name}.part"));
-    let result = (|| {
-        let mut f = std::fs::File::create(&temp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::rename(&temp, target)?;
-        if let Some(dir) = target.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 /// Verifies and stores one package.
@@ -242,17 +215,14 @@ pub async fn ingest(store: &Store, req: IngestRequest<'_>) -> Result<IngestOutco
         None => {}
     }
 
-    let media = media_path(store.media_dir(), &manifest);
-    let tmp_dir = store.media_dir().join("tmp");
-    let (target, body) = (media.clone(), req.body.to_vec());
-    tokio::task::spawn_blocking(move || write_durably(&tmp_dir, &target, &body))
-        .await
-        .map_err(std::io::Error::other)
-        .and_then(|r| r)
-        .map_err(|source| StoreError::Io {
-            path: media.clone(),
-            source,
-        })?;
+    let media = store
+        .media()
+        .put(
+            &store.media_dir().join("tmp"),
+            &media_key(&manifest),
+            req.body.to_vec(),
+        )
+        .await?;
     let manifest_json = serde_json::to_string(&manifest).unwrap_or_default();
     store
         .insert_package(&NewPackage {
@@ -269,7 +239,7 @@ pub async fn ingest(store: &Store, req: IngestRequest<'_>) -> Result<IngestOutco
                 .filter(|p| p.valid)
                 .map(|p| p.text.clone()),
             manifest: manifest_json,
-            media_path: media.to_string_lossy().into_owned(),
+            media_path: media,
             plate_colour: manifest.plate.as_ref().and_then(|p| p.colour.clone()),
             agency_flag: is_agency_plate(&manifest),
             clock_sync: manifest.times.clock_sync.clone(),
@@ -297,17 +267,17 @@ fn signal_conflict(m: &Manifest) -> bool {
     m.signal.source.contains('+') && m.signal.timeline.iter().any(|p| p.phase == "unknown")
 }
 
-/// Where a package's tar lives. Ids are checked to be plain names by the
-/// schema and by `safe_segment`, so no path can leave the media directory.
-fn media_path(media: &Path, m: &Manifest) -> PathBuf {
-    media
-        .join(safe_segment(&m.device_id))
-        .join(safe_segment(&m.camera))
-        .join(format!(
-            "{:012}-{}.tar",
-            m.sequence,
-            safe_segment(&m.event_id)
-        ))
+/// The name a package's tar is stored under. Ids are checked to be plain
+/// names by the schema and by `safe_segment`, so no key can leave the media
+/// directory.
+fn media_key(m: &Manifest) -> String {
+    format!(
+        "{}/{}/{:012}-{}.tar",
+        safe_segment(&m.device_id),
+        safe_segment(&m.camera),
+        m.sequence,
+        safe_segment(&m.event_id)
+    )
 }
 
 fn safe_segment(s: &str) -> String {

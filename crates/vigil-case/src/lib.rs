@@ -2,7 +2,8 @@
 //!
 //! - [`ingest`]: verified package intake from edge devices;
 //! - [`store`]: SQLite (embedded default) or PostgreSQL through one sqlx
-//!   code path, media on local disk;
+//!   code path;
+//! - [`media`]: package media on local disk or S3-compatible object storage;
 //! - [`review`]: queue, plate edits, decisions and the four-eyes rule;
 //! - [`auth`]: users, roles, sessions, login rate limit;
 //! - [`audit`]: the hash-chained audit log every action appends to;
@@ -17,6 +18,7 @@
 pub mod audit;
 pub mod auth;
 pub mod ingest;
+pub mod media;
 pub mod review;
 pub mod store;
 pub mod web;

@@ -12,6 +12,7 @@ use crate::audit::{
     read_anchor, row_from, verify_rows, AuditChain, AuditEntry, AuditReport, AuditRow, AuditedTx,
     ROW_COLUMNS,
 };
+use crate::media::{Media, MediaError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,6 +29,8 @@ pub enum StoreError {
     },
     #[error("device key: {0}")]
     Key(String),
+    #[error(transparent)]
+    Media(#[from] MediaError),
 }
 
 /// A stored package's place in its camera's chain.
@@ -87,7 +90,10 @@ pub fn plate_key(plate: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
+    /// Local state: temp files and the audit anchor (and the media, when
+    /// they are local).
     media_dir: PathBuf,
+    media: Media,
     pub(crate) audit: AuditChain,
 }
 
@@ -99,8 +105,22 @@ pub(crate) fn now_us() -> i64 {
 
 impl Store {
     /// Connects (`sqlite://path?mode=rwc` or `postgres://...`) and brings
-    /// the schema up to date.
+    /// the schema up to date; media are kept in `media_dir`.
     pub async fn connect(url: &str, media_dir: &Path) -> Result<Self, StoreError> {
+        let media = Media::Local {
+            dir: media_dir.to_path_buf(),
+        };
+        Self::connect_with_media(url, media_dir, media).await
+    }
+
+    /// As [`Self::connect`], with media wherever `media` says; `state_dir`
+    /// keeps temp files and the audit anchor.
+    pub async fn connect_with_media(
+        url: &str,
+        state_dir: &Path,
+        media: Media,
+    ) -> Result<Self, StoreError> {
+        let media_dir = state_dir;
         install_default_drivers();
         let pool = AnyPoolOptions::new()
             .max_connections(if url.starts_with("sqlite") { 1 } else { 8 })
@@ -128,6 +148,7 @@ impl Store {
         Ok(Self {
             pool,
             media_dir: media_dir.to_path_buf(),
+            media,
             audit: AuditChain::new(media_dir),
         })
     }
@@ -184,6 +205,10 @@ impl Store {
 
     pub fn media_dir(&self) -> &Path {
         &self.media_dir
+    }
+
+    pub fn media(&self) -> &Media {
+        &self.media
     }
 
     /// Registers (or re-registers) a device's public key.

@@ -53,6 +53,12 @@ pub struct StoreArgs {
     /// Where package media and the audit anchor are kept.
     #[arg(long, default_value = "var/case/media")]
     media: PathBuf,
+    /// Keep package media in S3-compatible object storage instead
+    /// (`s3://bucket/prefix`; credentials and endpoint from AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, AWS_ALLOW_HTTP).
+    /// --media still keeps the audit anchor and temp files.
+    #[arg(long, env = "VIGIL_CASE_MEDIA_URL")]
+    media_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -105,7 +111,13 @@ async fn open_store(args: &StoreArgs) -> anyhow::Result<vigil_case::Store> {
     {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    Ok(vigil_case::Store::connect(&args.db, &args.media).await?)
+    Ok(match &args.media_url {
+        Some(url) => {
+            let media = vigil_case::media::Media::from_location(url)?;
+            vigil_case::Store::connect_with_media(&args.db, &args.media, media).await?
+        }
+        None => vigil_case::Store::connect(&args.db, &args.media).await?,
+    })
 }
 
 async fn user_add(args: UserAddArgs) -> anyhow::Result<Verdict> {

@@ -24,8 +24,19 @@ const APP_JS: &str = include_str!("../../static/app.js");
 const APP_CSS: &str = include_str!("../../static/app.css");
 
 /// Every file of a stored package, `(path, bytes)`.
-pub fn package_entries(tar: &FsPath) -> Result<Vec<(String, Vec<u8>)>, String> {
-    vigil_evidence::package::read_package(tar).map_err(|e| e.to_string())
+pub async fn package_entries(app: &App, locator: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let bytes = app
+        .store
+        .media()
+        .get(locator)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = FsPath::new(locator).to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        vigil_evidence::package::read_tar(bytes.as_slice(), &name).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 fn content_type(name: &str) -> &'static str {
@@ -52,15 +63,11 @@ async fn package_file(app: &App, id: &str, name: &str) -> Result<Option<Vec<u8>>
     if !manifest.files.iter().any(|f| f.path == name) {
         return Ok(None);
     }
-    let name = name.to_owned();
-    tokio::task::spawn_blocking(move || {
-        Ok(package_entries(FsPath::new(&tar))?
-            .into_iter()
-            .find(|(p, _)| *p == name)
-            .map(|(_, bytes)| bytes))
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    Ok(package_entries(app, &tar)
+        .await?
+        .into_iter()
+        .find(|(p, _)| p == name)
+        .map(|(_, bytes)| bytes))
 }
 
 /// A body, or the single byte range asked for (video seeking).
@@ -228,7 +235,7 @@ pub async fn bundle(
     let Some((_, tar_path)) = files else {
         return store_problem(&"package row vanished", Some(&session));
     };
-    let package = match tokio::fs::read(&tar_path).await {
+    let package = match app.store.media().get(&tar_path).await {
         Ok(b) => b,
         Err(e) => return store_problem(&format!("{tar_path}: {e}"), Some(&session)),
     };

@@ -416,10 +416,10 @@ pub async fn event(
     let manifest: Option<Manifest> = files
         .as_ref()
         .and_then(|(m, _)| serde_json::from_str(m).ok());
-    let entries = files
-        .as_ref()
-        .and_then(|(_, path)| package_entries(std::path::Path::new(path)).ok())
-        .unwrap_or_default();
+    let entries = match &files {
+        Some((_, locator)) => package_entries(&app, locator).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let file_of = |role: &str| {
         manifest
             .as_ref()
