@@ -764,10 +764,11 @@ impl Store {
             for a in alerts {
                 let kind: String = a.try_get(0)?;
                 let n: i64 = a.try_get(1)?;
-                if kind == "sequence_gap" {
-                    gap_alerts += n;
-                } else {
-                    other_alerts += n;
+                match kind.as_str() {
+                    "sequence_gap" => gap_alerts += n,
+                    // A late package closing a gap is good news.
+                    "gap_filled" => {}
+                    _ => other_alerts += n,
                 }
             }
             out.push(CameraHealth {

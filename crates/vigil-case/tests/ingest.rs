@@ -133,6 +133,20 @@ async fn intake_story(db_url: &str, dir: &Path) {
         .count();
     assert_eq!(media, 5, "every stored row has its media");
     assert!(alerts.iter().any(|a| a.kind == "gap_filled"), "{alerts:?}");
+    // The dashboard's figures: the gap was seen and is closed now.
+    let health = store.camera_health().await.expect("health");
+    assert_eq!(health.len(), 1);
+    let h = &health[0];
+    assert_eq!(
+        (h.camera.as_str(), h.packages, h.last_sequence, h.gaps),
+        ("cam-a", 5, 5, 0)
+    );
+    assert_eq!(h.gap_alerts, 1);
+    assert!(
+        h.other_alerts >= 2,
+        "conflicting duplicate and replay: {h:?}"
+    );
+    assert_eq!(h.clock_sync.as_deref(), Some("replay"));
     assert!(
         alerts.iter().any(|a| a.kind == "out_of_order"),
         "{alerts:?}"

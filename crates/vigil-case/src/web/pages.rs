@@ -864,7 +864,7 @@ pub async fn dashboard(State(app): State<App>, Extension(session): Staff) -> Res
                     td { (h.device_id) } td { (h.camera) } td { (h.packages) } td { (h.last_sequence) }
                     td class={ @if h.gaps > 0 { "bad" } } { (h.gaps) }
                     td { (when(&app, h.last_contact_us)) " (" (ago(now - h.last_contact_us)) ")" }
-                    td class={ @if !matches!(h.clock_sync.as_deref(), Some("synchronised" | "replay")) { "warn" } } { (h.clock_sync.as_deref().unwrap_or("unknown")) }
+                    td class={ @if !matches!(h.clock_sync.as_deref(), Some("synced" | "replay")) { "warn" } } { (h.clock_sync.as_deref().unwrap_or("unknown")) }
                     td class={ @if h.signal_conflicts > 0 { "warn" } } { (h.signal_conflicts) }
                     td class={ @if h.other_alerts > 0 { "bad" } } { (h.other_alerts) }
                 } } }
