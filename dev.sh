@@ -150,14 +150,55 @@ demo() {
     say "demo: create the demo device's signing key"
     "$vigil" keygen --device-id edge-demo-0001 --out var/demo/device.key
   fi
-  say "demo: run the site: detect, track, signal plan and rules on the demo stream, evidence packages into the spool (vigil run)"
+  local case_db="sqlite://var/demo/case.db?mode=rwc" case_media=var/demo/case-media
+  local case_args=(--db "$case_db" --media "$case_media")
+  say "demo: reviewers for the case system (logins in var/demo/review-logins.txt)"
+  if [ -f var/demo/review-logins.txt ]; then
+    skip "var/demo/review-logins.txt: present, skipped"
+  else
+    local user role pw
+    : > var/demo/review-logins.txt
+    chmod 600 var/demo/review-logins.txt
+    for user in demo-operator:operator demo-supervisor:supervisor demo-supervisor-2:supervisor demo-auditor:auditor; do
+      role=${user#*:}; user=${user%%:*}
+      pw=$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')
+      DEMO_PASSWORD="$pw" "$vigil" case user add "${case_args[@]}" --username "$user" --role "$role" --password-env DEMO_PASSWORD
+      printf '%-20s %-11s %s\n' "$user" "$role" "$pw" >> var/demo/review-logins.txt
+    done
+  fi
+  say "demo: start the case system (embedded SQLite) on 127.0.0.1:8480 for the edge to deliver to"
+  "$vigil" case serve "${case_args[@]}" --listen 127.0.0.1:8480 --register var/demo/device.key.pub \
+    > var/demo/case-serve.log 2>&1 &
+  local case_pid=$!
+  trap 'kill "$case_pid" 2>/dev/null || true' EXIT
+  python3 - <<'PY' || skip "the case system did not start (see var/demo/case-serve.log); packages stay in the spool"
+import time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:8480/healthz", timeout=1); break
+    except Exception:
+        time.sleep(0.1)
+else:
+    raise SystemExit(1)
+PY
+  say "demo: run the site: detect, track, signal plan and rules on the demo stream, evidence packages spooled and delivered to the case system (vigil run)"
   "$vigil" run --config configs/demo.toml --events-out var/demo/events.jsonl --summary-out var/demo/summary.jsonl --summary-period-s 10
+  kill "$case_pid" 2>/dev/null || true
+  wait "$case_pid" 2>/dev/null || true
+  trap - EXIT
   say "demo: done"
   skip "Calibration overlay: var/demo/calibration-footbridge.png"
   skip "Violations, one JSON object per line: var/demo/events.jsonl; counts and queues: var/demo/summary.jsonl"
-  "$vigil" verify var/demo/spool/pending/footbridge --pubkey var/demo/device.key.pub | tail -n 1
+  local spooled=()
+  for d in var/demo/spool/delivered/footbridge var/demo/spool/pending/footbridge; do
+    [ -n "$(ls -A "$d" 2>/dev/null)" ] && spooled+=("$d")
+  done
+  [ ${#spooled[@]} -gt 0 ] && "$vigil" verify "${spooled[@]}" --pubkey var/demo/device.key.pub | tail -n 1
   skip "Evidence packages: var/demo/evidence/footbridge/ (sheet.jpg, stills, clip.mp4), spooled as .tar under var/demo/spool"
-  skip "The review UI joins this demo when the case system lands."
+  "$vigil" case audit verify "${case_args[@]}" | sed 's/^/    case system: /'
+  skip "Review the events in a browser:"
+  skip "  $vigil case serve --db '$case_db' --media $case_media"
+  skip "  then open http://127.0.0.1:8480/login and log in with a user from var/demo/review-logins.txt"
 }
 
 lint() {
