@@ -112,6 +112,24 @@ struct DecodeReport {
     cpu_cores: usize,
 }
 
+/// `vigil bench`: the whole pipeline with `--input`, or one part of it
+/// with a subcommand.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    pipeline: crate::bench_pipeline::PipelineBenchArgs,
+}
+
+pub fn run_args(args: BenchArgs) -> anyhow::Result<Verdict> {
+    match args.command {
+        Some(cmd) => run(cmd),
+        None => crate::bench_pipeline::run(&args.pipeline),
+    }
+}
+
 pub fn run(cmd: BenchCommand) -> anyhow::Result<Verdict> {
     match cmd {
         BenchCommand::Decode {
@@ -393,7 +411,7 @@ fn last_frame_count(stderr: &str) -> Option<u64> {
 }
 
 /// A memory figure of this process from /proc/self/status, in MB.
-fn rss_mb(field: &str) -> f64 {
+pub(crate) fn rss_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()

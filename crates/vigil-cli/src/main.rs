@@ -5,6 +5,7 @@
 //! a terminal belongs in a library crate.
 
 mod bench_cmd;
+mod bench_pipeline;
 mod calibrate_cmd;
 mod case_cmd;
 mod config_cmd;
@@ -77,9 +78,13 @@ enum Command {
     /// Check site configuration files.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
-    /// Measure throughput on this machine.
-    #[command(subcommand)]
-    Bench(bench_cmd::BenchCommand),
+    /// Measure throughput on this machine: the whole pipeline on N copies of
+    /// a video against its decode and inference floors (`--input`), or one
+    /// part with a subcommand.
+    #[command(
+        after_help = "Examples:\n  vigil bench --input demo/motorway-a40.mp4 --config configs/demo.toml --streams 4 --json var/bench/demo-4.json\n  vigil bench decode --input demo/motorway-a40.mp4"
+    )]
+    Bench(bench_cmd::BenchArgs),
     /// Fit each camera's homography, print per-point reprojection errors and
     /// draw the ground grid and configured lines over a frame (PNG).
     #[command(
@@ -109,7 +114,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => evidence_cmd::verify(&args),
         Command::Models(cmd) => models_cmd::run(cmd),
         Command::Config(cmd) => config_cmd::run(cmd),
-        Command::Bench(cmd) => bench_cmd::run(cmd),
+        Command::Bench(args) => bench_cmd::run_args(args),
         Command::Eval(cmd) => eval_cmd::run(cmd),
         Command::Calibrate(args) => calibrate_cmd::run(&args),
     };

@@ -176,6 +176,14 @@ pub fn encode_jpeg(img: &RgbImage) -> Result<Vec<u8>, EvidenceError> {
     Ok(out)
 }
 
+/// Draws one line of DejaVu Sans (the embedded font) with its top-left at
+/// (x, y): labels on other images Vigil draws, such as benchmark charts.
+pub fn draw_label(canvas: &mut Canvas, size: f32, x: f32, y: f32, text: &str) {
+    if let Ok(font) = FontRef::try_from_slice(dejavu::sans::regular()) {
+        draw_text(canvas, &font, size, x, y, text);
+    }
+}
+
 /// Draws one line of text with its top-left at (x, y).
 fn draw_text(canvas: &mut Canvas, font: &FontRef<'_>, size: f32, x: f32, y: f32, text: &str) {
     let scaled = font.as_scaled(PxScale::from(size));

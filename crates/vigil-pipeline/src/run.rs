@@ -136,8 +136,27 @@ pub struct CameraReport {
     pub ended: Option<String>,
 }
 
+/// Time spent in one stage of the chain, over the whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StageTime {
+    pub seconds: f64,
+    pub calls: u64,
+}
+
+impl StageTime {
+    fn add(&mut self, since: Instant) {
+        self.seconds += since.elapsed().as_secs_f64();
+        self.calls += 1;
+    }
+}
+
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RunReport {
+    /// Time per stage on the analysis thread: `vision` (lamp ROIs),
+    /// `detect` (detector and rider pairing), `track_rules` (tracker, rules,
+    /// counts, crop keeping), `plates`, `evidence` (intents and packaging).
+    /// Decoding runs on the ingest threads and is not in here.
+    pub stages: BTreeMap<String, StageTime>,
     pub cameras: BTreeMap<String, CameraReport>,
     pub events_by_type: BTreeMap<String, usize>,
     pub summaries: usize,
@@ -412,7 +431,15 @@ impl SiteRun {
                     on_frame,
                 )?;
                 total_frames += 1;
+                let stage = Instant::now();
                 self.poll_evidence(i, t, false, &mut report);
+                if self.evidence.is_some() {
+                    report
+                        .stages
+                        .entry("evidence".into())
+                        .or_default()
+                        .add(stage);
+                }
                 let cam = &mut self.cameras[i];
                 cam.frames += 1;
                 if options.max_frames.is_some_and(|m| cam.frames >= m) {
@@ -460,11 +487,15 @@ impl SiteRun {
         report: &mut RunReport,
         on_frame: &mut dyn FnMut(&str, &RgbImage, &FrameAnalysis),
     ) -> Result<(), PipelineError> {
+        let stage = Instant::now();
         for (signal, roi) in &self.cameras[i].vision {
             let reading = heads::read_roi(&self.lamps, rgb, *roi);
             if let Some(s) = self.signals.get_mut(signal) {
                 s.vision_reading(t, lamp_phase(reading.state));
             }
+        }
+        if !self.cameras[i].vision.is_empty() {
+            report.stages.entry("vision".into()).or_default().add(stage);
         }
         let mut timelines = BTreeMap::new();
         for id in self.cameras[i].analysis.signals() {
@@ -476,14 +507,29 @@ impl SiteRun {
                 timelines.insert(id, timeline);
             }
         }
+        let stage = Instant::now();
         let detections: Vec<Detection> = associate_riders(&detector.detect(rgb)?, true);
+        report.stages.entry("detect".into()).or_default().add(stage);
+        let stage = Instant::now();
         let cam = &mut self.cameras[i];
         let mut out = cam.analysis.process(t, &detections, &timelines);
         cam.crops.update(rgb, &out.tracks);
+        report
+            .stages
+            .entry("track_rules".into())
+            .or_default()
+            .add(stage);
         for e in &mut out.events {
             let mut plate_crop = None;
             if let Some(stage) = plates.as_deref_mut() {
-                let (read, crop) = stage.read(&cam.crops.of(e.track_id))?;
+                let started = Instant::now();
+                let read_result = stage.read(&cam.crops.of(e.track_id));
+                report
+                    .stages
+                    .entry("plates".into())
+                    .or_default()
+                    .add(started);
+                let (read, crop) = read_result?;
                 e.plate_read = read;
                 plate_crop = crop;
                 e.plate = e
