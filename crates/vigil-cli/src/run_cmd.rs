@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// deliver what is left (what it cannot is kept and sent next time).
     #[arg(long, default_value_t = 10.0)]
     upload_drain_s: f64,
+    /// Serve Prometheus metrics at http://ADDR/metrics and health at
+    /// /healthz (e.g. 127.0.0.1:9480; port 0 picks one and prints it).
+    #[arg(long)]
+    metrics_listen: Option<String>,
     #[command(flatten)]
     paths: ModelPaths,
 }
@@ -149,6 +153,60 @@ struct RunningUploader {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
     delivered_before: usize,
+}
+
+/// Serves `/metrics` and `/healthz` on a thread of its own; the spool's
+/// depth and the clock's state are read at each scrape.
+fn serve_metrics(
+    addr: &str,
+    metrics: Arc<vigil_pipeline::Metrics>,
+    spool: Option<Arc<Mutex<Spool>>>,
+    replay: bool,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let server = tiny_http::Server::http(addr)
+        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+    let local = server
+        .server_addr()
+        .to_ip()
+        .context("the metrics listener has no IP address")?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            for request in server.incoming_requests() {
+                let (status, content_type, body) = match request.url() {
+                    "/metrics" => {
+                        if let Some(spool) = &spool {
+                            metrics.spool_pending.set(count(spool, false) as i64);
+                        }
+                        metrics
+                            .clock_synced
+                            .set(i64::from(replay || kernel_clock_synced()));
+                        (
+                            200,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            metrics.encode(),
+                        )
+                    }
+                    "/healthz" => match metrics.unhealthy() {
+                        None => (200, "text/plain; charset=utf-8", "ok\n".to_owned()),
+                        Some(why) => (503, "text/plain; charset=utf-8", format!("{why}\n")),
+                    },
+                    _ => (
+                        404,
+                        "text/plain; charset=utf-8",
+                        "try /metrics or /healthz\n".to_owned(),
+                    ),
+                };
+                let header = tiny_http::Header::from_bytes("Content-Type", content_type);
+                let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+                if let Ok(h) = header {
+                    response = response.with_header(h);
+                }
+                let _ = request.respond(response);
+            }
+        })
+        .context("cannot start the metrics thread")?;
+    Ok(local)
 }
 
 fn count(spool: &Mutex<Spool>, delivered: bool) -> usize {
@@ -359,6 +417,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
             );
         }
         site = site.with_evidence(stage);
+    }
+    if let Some(addr) = &args.metrics_listen {
+        let metrics = Arc::new(vigil_pipeline::Metrics::new());
+        let replay = config.cameras.values().all(|c| {
+            matches!(
+                c.source,
+                vigil_core::config::Source::File {
+                    recorded_at: Some(_),
+                    ..
+                }
+            )
+        });
+        let spool = site.evidence().map(|e| e.spool());
+        let local = serve_metrics(addr, metrics.clone(), spool, replay)?;
+        println!("  metrics at http://{local}/metrics, health at http://{local}/healthz");
+        site = site.with_metrics(metrics);
     }
     let mut sink = JsonlSink::create(args.events_out.as_deref(), args.summary_out.as_deref())?;
     install_stop_handlers();

@@ -9,11 +9,13 @@
 pub mod analysis;
 pub mod event;
 pub mod evidence;
+pub mod metrics;
 pub mod plates;
 pub mod run;
 
 pub use analysis::{CameraAnalysis, FrameAnalysis, PathPoint, Sighting};
 pub use event::{PlateRead, SummaryRecord, ViolationEvent};
 pub use evidence::{EvidenceStage, PackagingContext};
+pub use metrics::Metrics;
 pub use plates::{BestCrops, PlateStage};
 pub use run::{JsonlSink, PipelineError, RecordSink, RunOptions, RunReport, SiteRun};

@@ -13,6 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigil_core::config::{SiteConfig, VisionSignal};
@@ -32,6 +33,7 @@ use vigil_video::{CameraIngest, IngestConfig, IngestEvent, SourceSpec, VideoErro
 use crate::analysis::{CameraAnalysis, FrameAnalysis};
 use crate::event::{SummaryRecord, ViolationEvent};
 use crate::evidence::EvidenceStage;
+use crate::metrics::{EventLabel, Metrics};
 use crate::plates::{BestCrops, PlateStage};
 
 #[derive(Debug, thiserror::Error)]
@@ -144,9 +146,24 @@ pub struct StageTime {
 }
 
 impl StageTime {
-    fn add(&mut self, since: Instant) {
-        self.seconds += since.elapsed().as_secs_f64();
+    fn add(&mut self, seconds: f64) {
+        self.seconds += seconds;
         self.calls += 1;
+    }
+}
+
+/// Adds a stage's time to the report and to the latency histogram.
+fn record_stage(report: &mut RunReport, metrics: Option<&Metrics>, stage: &str, since: Instant) {
+    let seconds = since.elapsed().as_secs_f64();
+    report
+        .stages
+        .entry(stage.to_owned())
+        .or_default()
+        .add(seconds);
+    if let Some(m) = metrics {
+        m.stage_seconds
+            .get_or_create(&Metrics::stage(stage))
+            .observe(seconds);
     }
 }
 
@@ -183,6 +200,8 @@ struct CameraRun {
     done: Option<String>,
     frames: usize,
     events: usize,
+    /// Start and frame count of the current frames/s window (metrics).
+    fps_window: Option<(Instant, u64)>,
 }
 
 /// A site, ready to run.
@@ -193,6 +212,7 @@ pub struct SiteRun {
     controllers: Vec<(ControllerListener, BTreeMap<String, Vec<String>>)>,
     lamps: LampClassifier,
     evidence: Option<EvidenceStage>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl SiteRun {
@@ -297,6 +317,7 @@ impl SiteRun {
                 done: None,
                 frames: 0,
                 events: 0,
+                fps_window: None,
             });
         }
         Ok(Self {
@@ -305,10 +326,23 @@ impl SiteRun {
             controllers,
             lamps: LampClassifier::default(),
             evidence: None,
+            metrics: None,
         })
     }
 
     /// Packages every violation into the stage's spool.
+    /// Keeps `metrics` up to date as the run goes (see [`Metrics`]).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        for cam in &self.cameras {
+            metrics
+                .camera_up
+                .get_or_create(&Metrics::camera(cam.analysis.camera()))
+                .set(1);
+        }
+        self.metrics = Some(metrics);
+        self
+    }
+
     pub fn with_evidence(mut self, stage: EvidenceStage) -> Self {
         self.evidence = Some(stage);
         self
@@ -411,6 +445,20 @@ impl SiteRun {
                         if cam.ended.is_some() && cam.ingest.frames().is_empty() {
                             tracing::info!(camera = cam.analysis.camera(), why = ?cam.ended, "input finished");
                             cam.done = cam.ended.take();
+                            if let Some(m) = &self.metrics {
+                                let label = Metrics::camera(cam.analysis.camera());
+                                m.camera_up.get_or_create(&label).set(0);
+                                if let Some(why) = cam
+                                    .done
+                                    .as_deref()
+                                    .filter(|w| !w.starts_with("end of input"))
+                                {
+                                    m.set_unhealthy(Some(format!(
+                                        "camera {}: {why}",
+                                        cam.analysis.camera()
+                                    )));
+                                }
+                            }
                         }
                         continue;
                     }
@@ -434,14 +482,29 @@ impl SiteRun {
                 let stage = Instant::now();
                 self.poll_evidence(i, t, false, &mut report);
                 if self.evidence.is_some() {
-                    report
-                        .stages
-                        .entry("evidence".into())
-                        .or_default()
-                        .add(stage);
+                    record_stage(&mut report, self.metrics.as_deref(), "evidence", stage);
                 }
                 let cam = &mut self.cameras[i];
                 cam.frames += 1;
+                if let Some(m) = &self.metrics {
+                    let label = Metrics::camera(cam.analysis.camera());
+                    m.frames.get_or_create(&label).inc();
+                    m.queue_depth
+                        .get_or_create(&label)
+                        .set(cam.ingest.frames().len() as i64);
+                    m.frames_dropped
+                        .get_or_create(&label)
+                        .set(cam.ingest.stats().frames_dropped as i64);
+                    let window = cam.fps_window.get_or_insert((Instant::now(), 0));
+                    window.1 += 1;
+                    let elapsed = window.0.elapsed().as_secs_f64();
+                    if elapsed >= 2.0 {
+                        m.camera_fps
+                            .get_or_create(&label)
+                            .set(window.1 as f64 / elapsed);
+                        cam.fps_window = Some((Instant::now(), 0));
+                    }
+                }
                 if options.max_frames.is_some_and(|m| cam.frames >= m) {
                     cam.done = Some(format!("stopped after {} frames", cam.frames));
                 }
@@ -495,7 +558,7 @@ impl SiteRun {
             }
         }
         if !self.cameras[i].vision.is_empty() {
-            report.stages.entry("vision".into()).or_default().add(stage);
+            record_stage(report, self.metrics.as_deref(), "vision", stage);
         }
         let mut timelines = BTreeMap::new();
         for id in self.cameras[i].analysis.signals() {
@@ -509,26 +572,18 @@ impl SiteRun {
         }
         let stage = Instant::now();
         let detections: Vec<Detection> = associate_riders(&detector.detect(rgb)?, true);
-        report.stages.entry("detect".into()).or_default().add(stage);
+        record_stage(report, self.metrics.as_deref(), "detect", stage);
         let stage = Instant::now();
         let cam = &mut self.cameras[i];
         let mut out = cam.analysis.process(t, &detections, &timelines);
         cam.crops.update(rgb, &out.tracks);
-        report
-            .stages
-            .entry("track_rules".into())
-            .or_default()
-            .add(stage);
+        record_stage(report, self.metrics.as_deref(), "track_rules", stage);
         for e in &mut out.events {
             let mut plate_crop = None;
             if let Some(stage) = plates.as_deref_mut() {
                 let started = Instant::now();
                 let read_result = stage.read(&cam.crops.of(e.track_id));
-                report
-                    .stages
-                    .entry("plates".into())
-                    .or_default()
-                    .add(started);
+                record_stage(report, self.metrics.as_deref(), "plates", started);
                 let (read, crop) = read_result?;
                 e.plate_read = read;
                 plate_crop = crop;
@@ -562,6 +617,14 @@ impl SiteRun {
             }
             sink.event(e)?;
             *report.events_by_type.entry(e.kind.clone()).or_default() += 1;
+            if let Some(m) = &self.metrics {
+                m.events
+                    .get_or_create(&EventLabel {
+                        camera: e.camera.clone(),
+                        r#type: e.kind.clone(),
+                    })
+                    .inc();
+            }
             cam.events += 1;
             tracing::info!(
                 camera = %e.camera, approach = %e.approach, r#type = %e.kind,
