@@ -537,8 +537,10 @@ impl Detector {
     }
 }
 
-/// Turns one image's `[4 + classes (+ extras), anchors]` output into detections.
-fn decode(
+/// Turns one image's `[4 + classes (+ extras), anchors]` output into
+/// detections: class argmax, confidence threshold, per-class NMS, and
+/// boxes mapped back through the letterbox. Public for the benches.
+pub fn decode(
     out: &[f32],
     anchors: usize,
     classes: usize,
