@@ -55,6 +55,8 @@ pub struct PipelineBenchArgs {
     #[arg(long)]
     pub chart: Option<PathBuf>,
     #[command(flatten)]
+    pub rate: crate::run_cmd::RateArgs,
+    #[command(flatten)]
     pub paths: crate::paths::ModelPaths,
 }
 
@@ -65,10 +67,14 @@ pub struct PipelineBench {
     pub height: u32,
     pub source_fps: f64,
     pub streams: usize,
+    /// Frames handled, all streams together (analysed + skipped).
     pub frames: usize,
+    pub frames_analysed: usize,
     pub seconds: f64,
     /// End-to-end frames/s, all streams together.
     pub fps: f64,
+    /// Frames through detection per second.
+    pub analysed_fps: f64,
     /// Per stage on the analysis thread: frames/s the stage alone would
     /// allow (calls / seconds) and its share of the wall time.
     pub stages: Vec<StageFigure>,
@@ -89,6 +95,10 @@ pub struct PipelineBench {
     pub realtime_factor: f64,
     pub events: usize,
     pub frames_dropped: u64,
+    /// Frames decoded but not analysed (detection rate below every frame).
+    pub frames_skipped: usize,
+    /// The highest "every k-th frame" any stream used.
+    pub detect_every_max: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -284,6 +294,7 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
     // 1. The pipeline.
     let options = RunOptions {
         max_frames: args.max_frames,
+        detection: args.rate.policy(),
         ..RunOptions::default()
     };
     let mut site = SiteRun::new(&config, &base, &options).context("cannot start the bench site")?;
@@ -311,6 +322,13 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
     bar.finish_and_clear();
     let frames: usize = report.cameras.values().map(|c| c.frames).sum();
     let frames_dropped = report.cameras.values().map(|c| c.frames_dropped).sum();
+    let frames_skipped = report.cameras.values().map(|c| c.frames_skipped).sum();
+    let detect_every_max = report
+        .cameras
+        .values()
+        .map(|c| c.detect_every_max)
+        .max()
+        .unwrap_or(1);
 
     // 2. The decode floor: the same streams through the same ingest.
     let spinner = ProgressBar::new_spinner();
@@ -331,6 +349,11 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
         runs as f64 / started.elapsed().as_secs_f64() / inferences_per_frame as f64;
     spinner.finish_and_clear();
 
+    // Every frame the streams delivered was handled, analysed or (at a
+    // detection rate below 1) bridged by the tracker.
+    let analysed_fps = frames as f64 / report.elapsed_s.max(1e-9);
+    let frames_analysed = frames;
+    let frames = frames + frames_skipped;
     let fps = frames as f64 / report.elapsed_s.max(1e-9);
     let (floor, limited_by) = if decode.fps <= infer_floor_fps {
         (decode.fps, "decode")
@@ -360,8 +383,10 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
         source_fps: info.fps,
         streams: args.streams,
         frames,
+        frames_analysed,
         seconds: report.elapsed_s,
         fps,
+        analysed_fps,
         stages,
         decode_floor_fps: decode.fps,
         infer_floor_fps,
@@ -379,6 +404,8 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
         },
         events: report.events_by_type.values().sum(),
         frames_dropped,
+        frames_skipped,
+        detect_every_max,
     };
     print_bench(&bench);
     let chart = args.chart.clone().unwrap_or_else(|| match &args.json {
@@ -427,8 +454,8 @@ fn print_bench(b: &PipelineBench) {
         b.input, b.width, b.height, b.source_fps, b.streams, b.frames, b.seconds
     );
     println!(
-        "  pipeline         {:>8.1} frames/s ({:.2}x real time)",
-        b.fps, b.realtime_factor
+        "  pipeline         {:>8.1} frames/s ({:.2}x real time; {:.1} analysed/s, every {} frame(s) at most, {} skipped)",
+        b.fps, b.realtime_factor, b.analysed_fps, b.detect_every_max, b.frames_skipped
     );
     println!("  decode floor     {:>8.1} frames/s", b.decode_floor_fps);
     println!(

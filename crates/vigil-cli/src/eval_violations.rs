@@ -36,6 +36,10 @@ pub struct ViolationArgs {
     /// A prediction matches a label within this many frames of its crossing.
     #[arg(long, default_value_t = 4)]
     frame_tolerance: usize,
+    /// Analyse every N-th frame only, as `vigil run --detect-every N` does,
+    /// to measure what a lower detection rate costs in recall.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=30))]
+    detect_every: u32,
     #[command(flatten)]
     paths: ModelPaths,
 }
@@ -156,6 +160,9 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
             if recent.len() > 40 {
                 recent.pop_front();
             }
+        }
+        if !index.is_multiple_of(args.detect_every as usize) {
+            continue;
         }
         let detections = associate_riders(&detector.detect(rgb)?, true);
         let out = analysis.process(frame.meta.time_us, &detections, &timelines);

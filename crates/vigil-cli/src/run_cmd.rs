@@ -53,7 +53,35 @@ pub struct RunArgs {
     #[arg(long)]
     metrics_listen: Option<String>,
     #[command(flatten)]
+    rate: RateArgs,
+    #[command(flatten)]
     paths: ModelPaths,
+}
+
+/// Which frames go through detection.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RateArgs {
+    /// Analyse every N-th frame (1: all); the tracker bridges the others.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub detect_every: u32,
+    /// Raise the rate (up to --max-detect-every) while decoded frames queue
+    /// up behind the analysis, and lower it again when the queue is empty;
+    /// each change is logged and exported as vigil_detect_every.
+    #[arg(long)]
+    pub adaptive_detection: bool,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub max_detect_every: u32,
+}
+
+impl RateArgs {
+    pub fn policy(&self) -> vigil_pipeline::DetectionRate {
+        vigil_pipeline::DetectionRate {
+            every: self.detect_every,
+            adaptive_max: self
+                .adaptive_detection
+                .then_some(self.max_detect_every.max(self.detect_every)),
+        }
+    }
 }
 
 /// Set by SIGINT/SIGTERM: the run stops taking frames, writes what it has
@@ -398,6 +426,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
             period_us: (args.summary_period_s * 1e6).round() as i64,
             ..vigil_rules::CountsConfig::default()
         },
+        detection: args.rate.policy(),
         ..RunOptions::default()
     };
     let mut site = SiteRun::new(&config, &base, &options)
@@ -464,15 +493,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
         config.site.id, config.site.name, report.elapsed_s, report.fps
     );
     println!(
-        "  {:<16} {:>7} {:>8} {:>7}  ended",
-        "camera", "frames", "dropped", "events"
+        "  {:<16} {:>7} {:>8} {:>8} {:>6} {:>7}  ended",
+        "camera", "frames", "skipped", "dropped", "every", "events"
     );
     for (camera, c) in &report.cameras {
         println!(
-            "  {:<16} {:>7} {:>8} {:>7}  {}",
+            "  {:<16} {:>7} {:>8} {:>8} {:>6} {:>7}  {}",
             camera,
             c.frames,
+            c.frames_skipped,
             c.frames_dropped,
+            c.detect_every_max,
             c.events,
             c.ended.as_deref().unwrap_or("stopped")
         );

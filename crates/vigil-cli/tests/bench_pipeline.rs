@@ -82,3 +82,66 @@ fn bench_without_input_or_subcommand_says_what_to_give() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--input FILE"), "{err}");
 }
+
+fn bench_json(extra: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("tmp");
+    let json = dir.path().join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .current_dir(root())
+        .env_remove("VIGIL_MANIFEST")
+        .env_remove("VIGIL_MODELS_DIR")
+        .args([
+            "bench",
+            "--input",
+            "demo/motorway-a40.mp4",
+            "--config",
+            "configs/demo.toml",
+        ])
+        .args(extra)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("vigil bench runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid")
+}
+
+#[test]
+fn a_lower_detection_rate_is_reported_never_silent() {
+    // Every 2nd frame: 6 analysed per stream, the 5 between them skipped.
+    let b = bench_json(&["--streams", "2", "--max-frames", "6", "--detect-every", "2"]);
+    assert_eq!(b["frames_analysed"], 12);
+    assert_eq!(b["frames_skipped"], 10);
+    assert_eq!(b["frames"], 22);
+    assert_eq!(b["detect_every_max"], 2);
+    let detect = b["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["stage"] == "detect")
+        .expect("detect");
+    assert_eq!(
+        detect["calls"], 12,
+        "detection ran on the analysed frames only"
+    );
+
+    // Adaptive: decoding outpaces detection, frames queue up, the rate rises.
+    let b = bench_json(&[
+        "--max-frames",
+        "40",
+        "--adaptive-detection",
+        "--max-detect-every",
+        "3",
+    ]);
+    assert!(
+        b["detect_every_max"]
+            .as_u64()
+            .is_some_and(|k| (2..=3).contains(&k)),
+        "{b}"
+    );
+    assert!(b["frames_skipped"].as_u64().is_some_and(|n| n > 0), "{b}");
+}

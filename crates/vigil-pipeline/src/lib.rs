@@ -11,6 +11,7 @@ pub mod event;
 pub mod evidence;
 pub mod metrics;
 pub mod plates;
+pub mod rate;
 pub mod run;
 
 pub use analysis::{CameraAnalysis, FrameAnalysis, PathPoint, Sighting};
@@ -18,4 +19,5 @@ pub use event::{PlateRead, SummaryRecord, ViolationEvent};
 pub use evidence::{EvidenceStage, PackagingContext};
 pub use metrics::Metrics;
 pub use plates::{BestCrops, PlateStage};
+pub use rate::DetectionRate;
 pub use run::{JsonlSink, PipelineError, RecordSink, RunOptions, RunReport, SiteRun};

@@ -42,6 +42,8 @@ fn stage_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     pub frames: Family<CameraLabel, Counter>,
+    pub frames_skipped: Family<CameraLabel, Counter>,
+    pub detect_every: Family<CameraLabel, Gauge>,
     pub frames_dropped: Family<CameraLabel, Gauge<i64, std::sync::atomic::AtomicI64>>,
     pub queue_depth: Family<CameraLabel, Gauge>,
     pub camera_up: Family<CameraLabel, Gauge>,
@@ -73,6 +75,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("vigil");
         let m = Self {
             frames: Family::default(),
+            frames_skipped: Family::default(),
+            detect_every: Family::default(),
             frames_dropped: Family::default(),
             queue_depth: Family::default(),
             camera_up: Family::default(),
@@ -85,6 +89,16 @@ impl Metrics {
             registry: Registry::default(),
         };
         registry.register("frames", "Frames analysed", m.frames.clone());
+        registry.register(
+            "frames_skipped",
+            "Frames decoded but not analysed at the current detection rate",
+            m.frames_skipped.clone(),
+        );
+        registry.register(
+            "detect_every",
+            "The detection rate: every k-th frame is analysed",
+            m.detect_every.clone(),
+        );
         registry.register(
             "frames_dropped",
             "Frames ingest dropped because analysis fell behind",

@@ -35,6 +35,7 @@ use crate::event::{SummaryRecord, ViolationEvent};
 use crate::evidence::EvidenceStage;
 use crate::metrics::{EventLabel, Metrics};
 use crate::plates::{BestCrops, PlateStage};
+use crate::rate::{DetectionRate, RateState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -128,11 +129,18 @@ pub struct RunOptions {
     pub max_frames: Option<usize>,
     pub counts: CountsConfig,
     pub tracker: TrackerConfig,
+    /// Which frames go through detection (every one by default).
+    pub detection: DetectionRate,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CameraReport {
+    /// Frames analysed.
     pub frames: usize,
+    /// Frames decoded but not analysed (detection rate below 1).
+    pub frames_skipped: usize,
+    /// The highest "every k-th frame" used.
+    pub detect_every_max: u32,
     pub frames_dropped: u64,
     pub events: usize,
     pub ended: Option<String>,
@@ -202,6 +210,8 @@ struct CameraRun {
     events: usize,
     /// Start and frame count of the current frames/s window (metrics).
     fps_window: Option<(Instant, u64)>,
+    rate: RateState,
+    skipped: usize,
 }
 
 /// A site, ready to run.
@@ -318,6 +328,8 @@ impl SiteRun {
                 frames: 0,
                 events: 0,
                 fps_window: None,
+                rate: RateState::new(options.detection),
+                skipped: 0,
             });
         }
         Ok(Self {
@@ -331,6 +343,27 @@ impl SiteRun {
     }
 
     /// Packages every violation into the stage's spool.
+    /// Adapts camera `i`'s detection rate to its queue and says whether its
+    /// next frame is analysed.
+    fn take_frame(&mut self, i: usize) -> bool {
+        let cam = &mut self.cameras[i];
+        let queued = cam.ingest.frames().len();
+        if let Some(every) = cam.rate.adapt(queued, Instant::now()) {
+            tracing::warn!(
+                camera = cam.analysis.camera(),
+                every,
+                queued,
+                "detection rate changed: analysing every {every}. frame"
+            );
+        }
+        if let Some(m) = &self.metrics {
+            m.detect_every
+                .get_or_create(&Metrics::camera(cam.analysis.camera()))
+                .set(i64::from(cam.rate.every()));
+        }
+        cam.rate.take()
+    }
+
     /// Keeps `metrics` up to date as the run goes (see [`Metrics`]).
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         for cam in &self.cameras {
@@ -468,6 +501,18 @@ impl SiteRun {
                     continue;
                 };
                 let t = frame.meta.time_us;
+                if !self.take_frame(i) {
+                    // Not analysed at this detection rate; the post-roll of
+                    // pending evidence still advances with it.
+                    self.cameras[i].skipped += 1;
+                    if let Some(m) = &self.metrics {
+                        m.frames_skipped
+                            .get_or_create(&Metrics::camera(self.cameras[i].analysis.camera()))
+                            .inc();
+                    }
+                    self.poll_evidence(i, t, false, &mut report);
+                    continue;
+                }
                 self.analyse(
                     i,
                     t,
@@ -527,6 +572,8 @@ impl SiteRun {
                 cam.analysis.camera().to_owned(),
                 CameraReport {
                     frames: cam.frames,
+                    frames_skipped: cam.skipped,
+                    detect_every_max: cam.rate.max_used,
                     frames_dropped: cam.ingest.stats().frames_dropped,
                     events: cam.events,
                     ended: cam.done.clone(),
