@@ -162,6 +162,7 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
             }
         }
         if !index.is_multiple_of(args.detect_every as usize) {
+            analysis.skip_frame();
             continue;
         }
         let detections = associate_riders(&detector.detect(rgb)?, true);

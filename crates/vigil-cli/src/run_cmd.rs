@@ -66,11 +66,14 @@ pub struct RateArgs {
     pub detect_every: u32,
     /// Raise the rate (up to --max-detect-every) while decoded frames queue
     /// up behind the analysis, and lower it again when the queue is empty;
-    /// each change is logged and exported as vigil_detect_every.
+    /// each change is logged and exported as vigil_detect_every. Never
+    /// below --min-analysed-fps (cameras need a configured `fps`).
     #[arg(long)]
     pub adaptive_detection: bool,
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=30))]
     pub max_detect_every: u32,
+    #[arg(long, default_value_t = vigil_pipeline::rate::MIN_ANALYSED_FPS)]
+    pub min_analysed_fps: f64,
 }
 
 impl RateArgs {
@@ -80,6 +83,7 @@ impl RateArgs {
             adaptive_max: self
                 .adaptive_detection
                 .then_some(self.max_detect_every.max(self.detect_every)),
+            min_analysed_fps: self.min_analysed_fps,
         }
     }
 }

@@ -146,6 +146,12 @@ impl CameraAnalysis {
         self.history.get(&track_id).into_iter().flatten()
     }
 
+    /// Counts a frame that is not analysed (a detection rate below every
+    /// frame), so that frame numbers in events stay the input's own.
+    pub fn skip_frame(&mut self) {
+        self.next_frame += 1;
+    }
+
     /// Feeds one frame's road-user detections (traffic lights are ignored)
     /// with the signal timelines known at `time_us`, by signal id.
     pub fn process(

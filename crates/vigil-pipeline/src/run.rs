@@ -328,7 +328,7 @@ impl SiteRun {
                 frames: 0,
                 events: 0,
                 fps_window: None,
-                rate: RateState::new(options.detection),
+                rate: RateState::new(options.detection, camera.fps),
                 skipped: 0,
             });
         }
@@ -505,6 +505,7 @@ impl SiteRun {
                     // Not analysed at this detection rate; the post-roll of
                     // pending evidence still advances with it.
                     self.cameras[i].skipped += 1;
+                    self.cameras[i].analysis.skip_frame();
                     if let Some(m) = &self.metrics {
                         m.frames_skipped
                             .get_or_create(&Metrics::camera(self.cameras[i].analysis.camera()))
