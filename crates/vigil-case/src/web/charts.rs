@@ -34,7 +34,9 @@ pub fn signal_chart(m: &Manifest) -> Markup {
         .map(|p| p.end_us)
         .max()
         .unwrap_or(event + 5_000_000)
-        .max(event + 1_000_000);
+        // Room after the event for its marks and their labels.
+        .max(event + 2_000_000)
+        .max(m.times.clearance_at_us.unwrap_or(event) + 1_000_000);
     let span = (end - start).max(1) as f64;
     let x = |us: i64| 10.0 + (us - start) as f64 / span * (w - 20.0);
     let marks: Vec<(&str, i64, &str)> = [
