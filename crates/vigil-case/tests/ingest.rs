@@ -2,6 +2,8 @@
 //! real packages to the real server, stored in SQLite and (when a server
 //! is reachable) PostgreSQL.
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -163,31 +165,7 @@ async fn sqlite_verifies_stores_deduplicates_and_alerts() {
 /// `./dev.sh test` starts), dropped afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_verifies_stores_deduplicates_and_alerts() {
-    use sqlx::Executor;
-    sqlx::any::install_default_drivers();
-    let admin_url = std::env::var("VIGIL_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = match sqlx::AnyPool::connect(&admin_url).await {
-        Ok(p) => p,
-        Err(e) => panic!(
-            "PostgreSQL at {admin_url} is not reachable ({e}); start it (./dev.sh test does) or set VIGIL_TEST_POSTGRES"
-        ),
-    };
-    let db = format!("vigil_case_test_{}", std::process::id());
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {db}").as_str())
-        .await
-        .expect("drop");
-    admin
-        .execute(format!("CREATE DATABASE {db}").as_str())
-        .await
-        .expect("create");
-    let base = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(b, _)| b);
     let dir = tempfile::tempdir().expect("tmp");
-    intake_story(&format!("{base}/{db}"), dir.path()).await;
-    let _ = admin
-        .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
-        .await;
+    let db = common::database("postgres", dir.path(), "ingest").await;
+    intake_story(&db.url, dir.path()).await;
 }

@@ -10,31 +10,7 @@ fn root() -> PathBuf {
 
 #[test]
 fn bench_reports_the_pipeline_against_its_floors() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let json = dir.path().join("bench.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .current_dir(root())
-        .env_remove("VIGIL_MANIFEST")
-        .env_remove("VIGIL_MODELS_DIR")
-        .args([
-            "bench",
-            "--input",
-            "demo/motorway-a40.mp4",
-            "--config",
-            "configs/demo.toml",
-        ])
-        .args(["--streams", "2", "--max-frames", "6", "--json"])
-        .arg(&json)
-        .output()
-        .expect("vigil bench runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let b: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid");
+    let (b, dir) = bench_json(&["--streams", "2", "--max-frames", "6"]);
     assert_eq!(b["streams"], 2);
     assert_eq!(b["frames"], 12, "6 frames from each of the 2 streams");
     let num = |k: &str| b[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {b}"));
@@ -67,7 +43,7 @@ fn bench_reports_the_pipeline_against_its_floors() {
         .find(|s| s["stage"] == "detect")
         .expect("detect");
     assert_eq!(detect["calls"], 12, "one detection per frame");
-    let chart = image::open(json.with_extension("png")).expect("the chart is a PNG");
+    let chart = image::open(dir.path().join("bench.png")).expect("the chart is a PNG");
     assert!(chart.width() >= 600 && chart.height() >= 200);
 }
 
@@ -83,7 +59,9 @@ fn bench_without_input_or_subcommand_says_what_to_give() {
     assert!(err.contains("--input FILE"), "{err}");
 }
 
-fn bench_json(extra: &[&str]) -> serde_json::Value {
+/// Runs `vigil bench` on the demo clip; returns its JSON and the directory
+/// holding it and the chart (`bench.png`).
+fn bench_json(extra: &[&str]) -> (serde_json::Value, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tmp");
     let json = dir.path().join("bench.json");
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
@@ -107,13 +85,15 @@ fn bench_json(extra: &[&str]) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid")
+    let value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid");
+    (value, dir)
 }
 
 #[test]
 fn a_lower_detection_rate_is_reported_never_silent() {
     // Every 2nd frame: 6 analysed per stream, the 5 between them skipped.
-    let b = bench_json(&["--streams", "2", "--max-frames", "6", "--detect-every", "2"]);
+    let (b, _) = bench_json(&["--streams", "2", "--max-frames", "6", "--detect-every", "2"]);
     assert_eq!(b["frames_analysed"], 12);
     assert_eq!(b["frames_skipped"], 10);
     assert_eq!(b["frames"], 22);
@@ -130,7 +110,7 @@ fn a_lower_detection_rate_is_reported_never_silent() {
     );
 
     // Adaptive: decoding outpaces detection, frames queue up, the rate rises.
-    let b = bench_json(&[
+    let (b, _) = bench_json(&[
         "--max-frames",
         "40",
         "--adaptive-detection",

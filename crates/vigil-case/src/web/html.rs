@@ -118,3 +118,21 @@ pub fn status_badge(status: &str) -> Markup {
 pub fn may_review(session: &Session) -> bool {
     matches!(session.role, Role::Operator | Role::Supervisor)
 }
+
+/// The case of `id`, or the page that says why there is none.
+pub async fn case_or_problem(
+    store: &crate::Store,
+    id: &str,
+    session: &Session,
+) -> Result<crate::review::Case, Response> {
+    match store.case(id).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(problem(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &format!("No event {id}."),
+            Some(session),
+        )),
+        Err(e) => Err(store_problem(&e, Some(session))),
+    }
+}

@@ -386,17 +386,9 @@ pub async fn event(
     Extension(session): Staff,
     Path(id): Path<String>,
 ) -> Response {
-    let case = match app.store.case(&id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return html::problem(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                &format!("No event {id}."),
-                Some(&session),
-            )
-        }
-        Err(e) => return store_problem(&e, Some(&session)),
+    let case = match html::case_or_problem(&app.store, &id, &session).await {
+        Ok(c) => c,
+        Err(page) => return page,
     };
     let loaded = async {
         let files = app.store.package_files(&id).await?;
