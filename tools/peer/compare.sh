@@ -119,6 +119,10 @@ done
 
 # Speed only: short runs of the first frames, alternating which goes first,
 # so that both pipelines see the same swings in the machine's load.
+# `vigil run --max-frames` counts analysed frames: with --detect-every K it
+# gets F/K so that both cover the same first F frames of the video.
+every=$(sed -nE 's/.*--detect-every[ =]+([0-9]+).*/\1/p' <<<"$run_args")
+vigil_round_frames=$(( (round_frames + ${every:-1} - 1) / ${every:-1} ))
 for k in $(seq 1 "$rounds"); do
     echo "-- speed round $k ($(uptime | sed 's/.*load/load/'))"
     uptime >"$out/speed-load-$k.txt"
@@ -132,7 +136,7 @@ for k in $(seq 1 "$rounds"); do
         else
             # shellcheck disable=SC2086
             "$vigil" run --config "$config" --no-evidence --no-upload $run_args \
-                --max-frames "$round_frames" >"$out/speed-vigil-$k.txt"
+                --max-frames "$vigil_round_frames" >"$out/speed-vigil-$k.txt"
             head -1 "$out/speed-vigil-$k.txt"
         fi
     done

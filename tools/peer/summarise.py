@@ -128,13 +128,15 @@ def main() -> int:
         pf, vf = args.dir / f"speed-peer-{k}.json", args.dir / f"speed-vigil-{k}.txt"
         if not (pf.exists() and vf.exists()):
             continue
-        peer_fps = json.loads(pf.read_text())["fps"]
+        pj = json.loads(pf.read_text())
+        peer_fps = pj["fps"]
         vs = vigil_speed(vigil_run(vf.read_text()))
         rounds.append(
             {
                 "round": k,
                 "first": "peer" if k % 2 else "vigil",
-                "frames": vs["frames"],
+                "peer_frames": pj["frames"],
+                "vigil_frames": vs["frames"],
                 "peer_fps": peer_fps,
                 "vigil_fps": vs["fps"],
                 "ratio": vs["fps"] / peer_fps if peer_fps > 0 else None,
@@ -175,7 +177,10 @@ def main() -> int:
     summary = {}
     if rounds:
         print()
-        print(f"speed rounds (first {rounds[0]['frames']} frames, alternating):")
+        print(
+            f"speed rounds (the first frames: peer {rounds[0]['peer_frames']}, "
+            f"vigil {rounds[0]['vigil_frames']}; alternating):"
+        )
         for r in rounds:
             ld = ", ".join(f"{v:.2f}" for v in r["load_1m"])
             print(
