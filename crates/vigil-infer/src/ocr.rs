@@ -145,8 +145,8 @@ impl TextRecogniser {
         let (mut proto, symbols, keep) = load_pruned(name, path, dict, alphabet)?;
         if let Some(calibration) = calibration {
             quantize::fold(&mut proto, name)?;
-            quantize::quantize(&mut proto, calibration, name)?;
             quantize::fuse_gelu(&mut proto);
+            quantize::quantize(&mut proto, calibration, name)?;
         }
         let edited = proto.encode_to_vec();
         drop(proto);
