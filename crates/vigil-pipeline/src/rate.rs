@@ -11,8 +11,11 @@
 //!
 //! Adapting never takes a camera below [`DetectionRate::min_analysed_fps`]
 //! analysed frames per second: on `hanoi-16h15` (6 frames/s, dense
-//! motorbikes) every 2nd frame found 1 of the 4 red-light runs and every
-//! 3rd found 2 with a false positive, against 4 of 4 at every frame. Dense
+//! motorbikes) `vigil eval violations` scored every 2nd frame 1 of the 4
+//! red-light runs and every 3rd 2 with a false positive, against 4 of 4 at
+//! every frame (a lower bound: the eval looks the box up at the label's own
+//! frame, which may not be analysed; matched at the nearest analysed frame,
+//! every 2nd frame still misses one of the four). Dense
 //! traffic needs the frames; below that floor the box must shed load some
 //! other way (fewer views, a smaller input), and ingest drops frames and
 //! counts them rather than silently thinning the evidence.
