@@ -355,11 +355,11 @@ impl SiteRun {
                 queued,
                 "detection rate changed: analysing every {every}. frame"
             );
-        }
-        if let Some(m) = &self.metrics {
-            m.detect_every
-                .get_or_create(&Metrics::camera(cam.analysis.camera()))
-                .set(i64::from(cam.rate.every()));
+            if let Some(m) = &self.metrics {
+                m.detect_every
+                    .get_or_create(&Metrics::camera(cam.analysis.camera()))
+                    .set(i64::from(every));
+            }
         }
         cam.rate.take()
     }
@@ -367,10 +367,13 @@ impl SiteRun {
     /// Keeps `metrics` up to date as the run goes (see [`Metrics`]).
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         for cam in &self.cameras {
+            let label = Metrics::camera(cam.analysis.camera());
+            metrics.camera_up.get_or_create(&label).set(1);
+            // Changed only when the rate adapts (see `take_frame`).
             metrics
-                .camera_up
-                .get_or_create(&Metrics::camera(cam.analysis.camera()))
-                .set(1);
+                .detect_every
+                .get_or_create(&label)
+                .set(i64::from(cam.rate.every()));
         }
         self.metrics = Some(metrics);
         self
