@@ -23,10 +23,14 @@ SITE_LINE = re.compile(r"^site \S+ \(.*\): ([0-9.]+) s, ([0-9.]+) frames/s", re.
 LOAD = re.compile(r"load average: ([0-9.]+), ([0-9.]+), ([0-9.]+)")
 
 
+def is_number(text: str) -> bool:
+    return text.replace(".", "", 1).isdigit()
+
+
 def vigil_run(text: str) -> dict:
     """`vigil run`'s printed report: the site line, then a camera table whose
-    columns are read from its header (camera, frames, [skipped,] dropped,
-    [every,] events, ended)."""
+    columns are read from its header (camera, frames, [frames/s,] [skipped,]
+    dropped, [every,] events, [plates, unreadable,] ended)."""
     m = SITE_LINE.search(text)
     if not m:
         raise SystemExit("could not find `site ...: S s, F frames/s` in the vigil run output:\n" + text)
@@ -37,10 +41,10 @@ def vigil_run(text: str) -> dict:
     cams = []
     for line in lines[lines.index(next(l for l in lines if l.split()[:2] == ["camera", "frames"])) + 1 :]:
         parts = line.split(None, len(header) - 1)
-        if len(parts) < len(header) or not all(p.isdigit() for p in parts[1:-1]):
+        if len(parts) < len(header) or not all(is_number(p) for p in parts[1:-1]):
             break
         row = {"camera": parts[0], "ended": parts[-1]}
-        row.update({h: int(v) for h, v in zip(header[1:-1], parts[1:-1])})
+        row.update({h: float(v) if "." in v else int(v) for h, v in zip(header[1:-1], parts[1:-1])})
         cams.append(row)
     return {"seconds": float(m.group(1)), "fps": float(m.group(2)), "cameras": cams}
 

@@ -172,15 +172,11 @@ fn detect(
     use vigil_infer::detector::{Detector, DetectorConfig};
     use vigil_infer::runtime::SessionOptions;
 
-    let provider = match provider {
-        "cpu" => ExecutionProvider::Cpu,
-        "cuda" => ExecutionProvider::Cuda,
-        "tensorrt" => ExecutionProvider::Tensorrt,
-        other => bail!("unknown provider {other:?}; use cpu, cuda or tensorrt"),
-    };
+    let provider: ExecutionProvider =
+        crate::models::parse_provider(provider).map_err(anyhow::Error::msg)?;
     let iterations = iterations.max(1);
     let image = crate::models::load_image(input)?;
-    let models = crate::models::Models::load(paths)?;
+    let models = crate::models::Models::load_for(paths, provider)?;
     let entry = models
         .manifest
         .model(model)

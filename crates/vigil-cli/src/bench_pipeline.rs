@@ -11,10 +11,14 @@
 //! - `infer_floor_fps`: the detector's model alone on a prepared input,
 //!   as many runs per frame as the configured views need;
 //!
-//! and `efficiency` = fps / the lower floor. A scene for the rules comes
+//! and `efficiency` = fps / the lower floor. The pipeline and the floors
+//! alternate over `--rounds` (3): each round's ratio compares runs a few
+//! seconds apart, so drift in a shared machine's speed cancels, and the
+//! reported efficiency is the median round. A scene for the rules comes
 //! from `--config` (its first camera, replicated per stream) or, without
 //! one, a generic approach across the middle of the frame.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -23,6 +27,7 @@ use clap::Args;
 use image::{Rgb, RgbImage as Canvas};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use vigil_core::config::ExecutionProvider;
 use vigil_infer::detector::DetectorConfig;
 use vigil_pipeline::{JsonlSink, RunOptions, SiteRun};
 use vigil_video::bench::{measure_decode, probe};
@@ -44,9 +49,14 @@ pub struct PipelineBenchArgs {
     /// (lines, signal, detector); without one a generic approach is used.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Frames per stream (default: the whole video).
+    /// Frames per stream, split across the rounds (default: the whole
+    /// video in every round).
     #[arg(long)]
     pub max_frames: Option<usize>,
+    /// Pipeline runs, each followed by its own floors; `efficiency` is the
+    /// median of the rounds' ratios.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Write the figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -54,6 +64,10 @@ pub struct PipelineBenchArgs {
     /// var/bench/pipeline.png).
     #[arg(long)]
     pub chart: Option<PathBuf>,
+    /// Run the detector on this execution provider (cpu, cuda, tensorrt)
+    /// instead of the config's `[detector] execution_provider`.
+    #[arg(long, value_parser = crate::models::parse_provider)]
+    pub provider: Option<ExecutionProvider>,
     #[command(flatten)]
     pub rate: crate::run_cmd::RateArgs,
     #[command(flatten)]
@@ -67,6 +81,8 @@ pub struct PipelineBench {
     pub height: u32,
     pub source_fps: f64,
     pub streams: usize,
+    /// The execution provider the detector really ran on.
+    pub provider: String,
     /// Frames handled, all streams together (analysed + skipped).
     pub frames: usize,
     pub frames_analysed: usize,
@@ -82,6 +98,11 @@ pub struct PipelineBench {
     pub infer_floor_fps: f64,
     /// Detector runs per frame (views: whole frame, mirror, tiles).
     pub inferences_per_frame: usize,
+    /// Pipeline/floor alternations.
+    pub rounds: usize,
+    /// Each round's pipeline frames/s over that round's lower floor.
+    pub efficiency_rounds: Vec<f64>,
+    /// The median of `efficiency_rounds`.
     pub efficiency: f64,
     /// Which floor is the lower one.
     pub limited_by: String,
@@ -89,7 +110,7 @@ pub struct PipelineBench {
     pub cpu_cores_used: f64,
     pub cpu_cores: usize,
     pub cpu_utilisation: f64,
-    /// Peak resident memory during the pipeline run (before the floors).
+    /// Peak resident memory during a pipeline round (the floors excluded).
     pub peak_rss_mb: f64,
     /// Real-time factor: fps over what the streams need to play live.
     pub realtime_factor: f64,
@@ -110,6 +131,153 @@ pub struct StageFigure {
     pub share_of_wall: f64,
 }
 
+/// One pipeline run and its floors (inference: the mean of one measured
+/// just before and one just after; decode: just after).
+struct Round {
+    report: vigil_pipeline::RunReport,
+    cpu: f64,
+    wall: f64,
+    peak_rss_mb: f64,
+    decode_fps: f64,
+    infer_fps: f64,
+}
+
+impl Round {
+    /// Every frame the streams delivered, analysed or (at a detection rate
+    /// below 1) bridged by the tracker.
+    fn frames(&self) -> (usize, usize) {
+        let analysed: usize = self.report.cameras.values().map(|c| c.frames).sum();
+        let skipped: usize = self.report.cameras.values().map(|c| c.frames_skipped).sum();
+        (analysed + skipped, analysed)
+    }
+
+    fn fps(&self) -> f64 {
+        self.frames().0 as f64 / self.report.elapsed_s.max(1e-9)
+    }
+
+    fn floor(&self) -> f64 {
+        self.decode_fps.min(self.infer_fps)
+    }
+}
+
+/// The inference floor: the detector's model alone on a prepared input,
+/// as often as a frame needs, for about two seconds (5 runs at least).
+fn infer_floor(
+    detector: &mut vigil_infer::detector::Detector,
+    tensor: &[f32],
+    inferences_per_frame: usize,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut runs = 0usize;
+    while runs < 5 || (runs < 200 && started.elapsed() < Duration::from_secs(2)) {
+        detector.infer_only(tensor.to_vec())?;
+        runs += 1;
+    }
+    Ok(runs as f64 / started.elapsed().as_secs_f64() / inferences_per_frame as f64)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// Resets the kernel's peak-RSS mark (`VmHWM`) so that each pipeline round
+/// reports its own peak, not the floors'. Linux ≥ 4.0; elsewhere the mark
+/// simply keeps the process's peak.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The rounds as one report: frames and time summed, floors averaged,
+/// `efficiency` the median of the rounds' own ratios.
+fn summarise(
+    rounds: &[Round],
+    (input, info, streams): (&Path, &vigil_video::bench::ProbeInfo, usize),
+    provider: String,
+    inferences_per_frame: usize,
+) -> PipelineBench {
+    let n = rounds.len().max(1) as f64;
+    let seconds: f64 = rounds.iter().map(|r| r.report.elapsed_s).sum();
+    let frames: usize = rounds.iter().map(|r| r.frames().0).sum();
+    let frames_analysed: usize = rounds.iter().map(|r| r.frames().1).sum();
+    let fps = frames as f64 / seconds.max(1e-9);
+    let decode_floor_fps = rounds.iter().map(|r| r.decode_fps).sum::<f64>() / n;
+    let infer_floor_fps = rounds.iter().map(|r| r.infer_fps).sum::<f64>() / n;
+    let efficiency_rounds: Vec<f64> = rounds.iter().map(|r| r.fps() / r.floor()).collect();
+    let limited_by = if decode_floor_fps <= infer_floor_fps {
+        "decode"
+    } else {
+        "inference"
+    };
+    let mut stage_time: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+    for r in rounds {
+        for (name, t) in &r.report.stages {
+            let e = stage_time.entry(name.clone()).or_default();
+            e.0 += t.calls;
+            e.1 += t.seconds;
+        }
+    }
+    let stages = stage_time
+        .into_iter()
+        .map(|(name, (calls, secs))| StageFigure {
+            fps: if name == "plates" || name == "vision" {
+                f64::NAN
+            } else {
+                calls as f64 / secs.max(1e-9)
+            },
+            ms_per_call: secs * 1e3 / calls.max(1) as f64,
+            share_of_wall: secs / seconds.max(1e-9),
+            stage: name,
+            calls,
+        })
+        .collect();
+    let cpu: f64 = rounds.iter().map(|r| r.cpu).sum();
+    let wall: f64 = rounds.iter().map(|r| r.wall).sum();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cameras = || rounds.iter().flat_map(|r| r.report.cameras.values());
+    PipelineBench {
+        input: input.display().to_string(),
+        width: info.width,
+        height: info.height,
+        source_fps: info.fps,
+        streams,
+        provider,
+        frames,
+        frames_analysed,
+        seconds,
+        fps,
+        analysed_fps: frames_analysed as f64 / seconds.max(1e-9),
+        stages,
+        decode_floor_fps,
+        infer_floor_fps,
+        inferences_per_frame,
+        rounds: rounds.len(),
+        efficiency: median(efficiency_rounds.clone()),
+        efficiency_rounds,
+        limited_by: limited_by.into(),
+        cpu_cores_used: cpu / wall.max(1e-9),
+        cpu_cores: cores,
+        cpu_utilisation: cpu / wall.max(1e-9) / cores as f64,
+        peak_rss_mb: rounds.iter().map(|r| r.peak_rss_mb).fold(0.0, f64::max),
+        realtime_factor: if info.fps > 0.0 {
+            fps / (info.fps * streams as f64)
+        } else {
+            0.0
+        },
+        events: rounds
+            .iter()
+            .map(|r| r.report.events_by_type.values().sum::<usize>())
+            .sum(),
+        frames_dropped: cameras().map(|c| c.frames_dropped).sum(),
+        frames_skipped: cameras().map(|c| c.frames_skipped).sum(),
+        detect_every_max: cameras().map(|c| c.detect_every_max).max().unwrap_or(1),
+    }
+}
+
 fn cpu_seconds() -> f64 {
     // SAFETY: getrusage writes into the struct we pass and nothing else.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -126,9 +294,8 @@ fn site_toml(
     input: &Path,
     streams: usize,
     template: Option<&Path>,
-    width: u32,
-    height: u32,
-    fps: f64,
+    provider: Option<ExecutionProvider>,
+    (width, height, fps): (u32, u32, f64),
 ) -> anyhow::Result<String> {
     let input = input
         .canonicalize()
@@ -190,6 +357,17 @@ fn site_toml(
             new_approaches.insert(format!("{name}-{k}"), a);
         }
     }
+    if let Some(provider) = provider {
+        let name = match provider {
+            ExecutionProvider::Cpu => "cpu",
+            ExecutionProvider::Cuda => "cuda",
+            ExecutionProvider::Tensorrt => "tensorrt",
+        };
+        site.get_mut("detector")
+            .and_then(|d| d.as_table_mut())
+            .context("the config has no [detector]")?
+            .insert("execution_provider".into(), name.into());
+    }
     site.insert("cameras".into(), new_cameras.into());
     site.insert("approaches".into(), new_approaches.into());
     // Evidence stays off in the benchmark: `[evidence]` and `[sink]` are
@@ -248,6 +426,17 @@ truck = ["truck"]
 bicycle = ["bicycle"]
 person = ["person"]
 traffic_light = ["traffic light"]
+
+# Read but unused: the benchmark packages no evidence.
+[evidence]
+output_dir = "bench-evidence"
+device_key = "bench.key"
+spool_dir = "bench-spool"
+spool_quota_mb = 64
+
+[sink]
+kind = "http"
+url = "http://127.0.0.1:9/unused"
 "#,
         x0 = (w * 0.05).round(),
         x1 = (w * 0.95).round(),
@@ -267,7 +456,6 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
         bail!("--streams must be at least 1");
     }
     let info = probe(input).with_context(|| format!("probing {}", input.display()))?;
-    let models = Models::load(&args.paths)?;
     let work = tempfile::tempdir().context("cannot create a scratch directory")?;
     let site_path = work.path().join("bench-site.toml");
     std::fs::write(
@@ -276,11 +464,11 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
             input,
             args.streams,
             args.config.as_deref(),
-            info.width,
-            info.height,
-            info.fps,
+            args.provider,
+            (info.width, info.height, info.fps),
         )?,
     )?;
+    let models = Models::load_for(&args.paths, crate::models::site_provider(&site_path))?;
     let (config, base) = load_site(&site_path, &models)?;
     let mut detector = open_detector(&models, &config)?;
     let mut plates = open_plate_stage(&models, &config)?;
@@ -291,122 +479,73 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
             .tiles
             .map_or(0, |g| g.rects(info.width, info.height).len());
 
-    // 1. The pipeline.
-    let options = RunOptions {
-        max_frames: args.max_frames,
-        detection: args.rate.policy(),
-        ..RunOptions::default()
-    };
-    let mut site = SiteRun::new(&config, &base, &options).context("cannot start the bench site")?;
-    let mut sink = JsonlSink::create(None, None)?;
-    let bar = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template(
-            "{spinner} pipeline, {msg}: {pos} frames [{elapsed}, {per_sec}]",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.set_message(format!("{} stream(s)", args.streams));
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let (cpu0, wall0) = (cpu_seconds(), Instant::now());
-    let report = site.run(
-        &mut detector,
-        Some(&mut plates),
-        &mut sink,
-        &options,
-        &stop,
-        &mut |_, _, _| bar.inc(1),
-    )?;
-    let cpu_used = cpu_seconds() - cpu0;
-    let wall = wall0.elapsed().as_secs_f64();
-    let peak_rss_mb = crate::bench_cmd::rss_mb("VmHWM");
-    bar.finish_and_clear();
-    let frames: usize = report.cameras.values().map(|c| c.frames).sum();
-    let frames_dropped = report.cameras.values().map(|c| c.frames_dropped).sum();
-    let frames_skipped = report.cameras.values().map(|c| c.frames_skipped).sum();
-    let detect_every_max = report
-        .cameras
-        .values()
-        .map(|c| c.detect_every_max)
-        .max()
-        .unwrap_or(1);
-
-    // 2. The decode floor: the same streams through the same ingest.
-    let spinner = ProgressBar::new_spinner();
-    spinner.enable_steady_tick(Duration::from_millis(120));
-    spinner.set_message("decode floor");
-    let decode = measure_decode(input, args.streams, true, RingConfig::default())?;
-    // 3. The inference floor: the model alone, as often as a frame needs.
-    spinner.set_message("inference floor");
+    // Pipeline and floors alternate, round by round, so that every round's
+    // ratio compares runs that saw the same load on the machine (a shared
+    // box's speed drifts by tens of percent within minutes).
+    let rounds = args.rounds.max(1);
+    let per_round = args.max_frames.map(|m| m.div_ceil(rounds).max(1));
     let frame = first_frame(input)?;
     let tensor = detector.input_tensor(&frame);
     detector.infer_only(tensor.clone())?;
-    let runs = 40usize;
-    let started = Instant::now();
-    for _ in 0..runs {
-        detector.infer_only(tensor.clone())?;
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {msg}: {pos} frames [{elapsed}, {per_sec}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let mut done: Vec<Round> = Vec::with_capacity(rounds);
+    for r in 1..=rounds {
+        bar.set_message(format!(
+            "round {r}/{rounds}: pipeline, {} stream(s)",
+            args.streams
+        ));
+        let options = RunOptions {
+            max_frames: per_round,
+            detection: args.rate.policy(),
+            ..RunOptions::default()
+        };
+        let mut site =
+            SiteRun::new(&config, &base, &options).context("cannot start the bench site")?;
+        let mut sink = JsonlSink::create(None, None)?;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let infer_before = infer_floor(&mut detector, &tensor, inferences_per_frame)?;
+        reset_peak_rss();
+        let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+        let report = site.run(
+            &mut detector,
+            Some(&mut plates),
+            &mut sink,
+            &options,
+            &stop,
+            &mut |_, _, _| bar.inc(1),
+        )?;
+        let cpu = cpu_seconds() - cpu0;
+        let wall = wall0.elapsed().as_secs_f64();
+        let peak_rss_mb = crate::bench_cmd::rss_mb("VmHWM");
+        drop(site);
+        // The decode floor: the same streams through the same ingest.
+        bar.set_message(format!("round {r}/{rounds}: decode floor"));
+        let decode = measure_decode(input, args.streams, true, RingConfig::default())?;
+        bar.set_message(format!("round {r}/{rounds}: inference floor"));
+        let infer_after = infer_floor(&mut detector, &tensor, inferences_per_frame)?;
+        // The floor on both sides of the pipeline run: drift during the
+        // round shows up in both and averages out.
+        let infer_fps = (infer_before + infer_after) / 2.0;
+        done.push(Round {
+            report,
+            cpu,
+            wall,
+            peak_rss_mb,
+            decode_fps: decode.fps,
+            infer_fps,
+        });
     }
-    let infer_floor_fps =
-        runs as f64 / started.elapsed().as_secs_f64() / inferences_per_frame as f64;
-    spinner.finish_and_clear();
-
-    // Every frame the streams delivered was handled, analysed or (at a
-    // detection rate below 1) bridged by the tracker.
-    let analysed_fps = frames as f64 / report.elapsed_s.max(1e-9);
-    let frames_analysed = frames;
-    let frames = frames + frames_skipped;
-    let fps = frames as f64 / report.elapsed_s.max(1e-9);
-    let (floor, limited_by) = if decode.fps <= infer_floor_fps {
-        (decode.fps, "decode")
-    } else {
-        (infer_floor_fps, "inference")
-    };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let stages = report
-        .stages
-        .iter()
-        .map(|(name, t)| StageFigure {
-            stage: name.clone(),
-            calls: t.calls,
-            ms_per_call: t.seconds * 1e3 / t.calls.max(1) as f64,
-            fps: if name == "plates" || name == "vision" {
-                f64::NAN
-            } else {
-                t.calls as f64 / t.seconds.max(1e-9)
-            },
-            share_of_wall: t.seconds / report.elapsed_s.max(1e-9),
-        })
-        .collect();
-    let bench = PipelineBench {
-        input: input.display().to_string(),
-        width: info.width,
-        height: info.height,
-        source_fps: info.fps,
-        streams: args.streams,
-        frames,
-        frames_analysed,
-        seconds: report.elapsed_s,
-        fps,
-        analysed_fps,
-        stages,
-        decode_floor_fps: decode.fps,
-        infer_floor_fps,
+    bar.finish_and_clear();
+    let bench = summarise(
+        &done,
+        (input, &info, args.streams),
+        format!("{:?}", detector.model().provider()).to_lowercase(),
         inferences_per_frame,
-        efficiency: fps / floor,
-        limited_by: limited_by.into(),
-        cpu_cores_used: cpu_used / wall.max(1e-9),
-        cpu_cores: cores,
-        cpu_utilisation: cpu_used / wall.max(1e-9) / cores as f64,
-        peak_rss_mb,
-        realtime_factor: if info.fps > 0.0 {
-            fps / (info.fps * args.streams as f64)
-        } else {
-            0.0
-        },
-        events: report.events_by_type.values().sum(),
-        frames_dropped,
-        frames_skipped,
-        detect_every_max,
-    };
+    );
     print_bench(&bench);
     let chart = args.chart.clone().unwrap_or_else(|| match &args.json {
         Some(j) => j.with_extension("png"),
@@ -450,8 +589,8 @@ fn first_frame(input: &Path) -> anyhow::Result<vigil_core::image::RgbImage> {
 
 fn print_bench(b: &PipelineBench) {
     println!(
-        "{} {}x{} @ {:.2} fps, {} stream(s), {} frames in {:.1} s",
-        b.input, b.width, b.height, b.source_fps, b.streams, b.frames, b.seconds
+        "{} {}x{} @ {:.2} fps, {} stream(s), {} frames in {:.1} s, detector on {}",
+        b.input, b.width, b.height, b.source_fps, b.streams, b.frames, b.seconds, b.provider
     );
     println!(
         "  pipeline         {:>8.1} frames/s ({:.2}x real time; {:.1} analysed/s, every {} frame(s) at most, {} skipped)",
@@ -462,9 +601,17 @@ fn print_bench(b: &PipelineBench) {
         "  inference floor  {:>8.1} frames/s ({} run(s) per frame)",
         b.infer_floor_fps, b.inferences_per_frame
     );
+    let rounds: Vec<String> = b
+        .efficiency_rounds
+        .iter()
+        .map(|e| format!("{e:.3}"))
+        .collect();
     println!(
-        "  efficiency       {:>8.3} (fps / {} floor)",
-        b.efficiency, b.limited_by
+        "  efficiency       {:>8.3} (fps / {} floor; median of {} rounds: {})",
+        b.efficiency,
+        b.limited_by,
+        b.rounds,
+        rounds.join(", ")
     );
     println!(
         "  CPU {:.2} of {} cores ({:.0}%), peak RSS {:.1} MB, {} events, {} frames dropped",

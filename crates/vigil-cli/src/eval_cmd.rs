@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use vigil_core::config::ExecutionProvider;
 use vigil_infer::ocr::{Alphabet, RecogniserCalibrator};
 use vigil_infer::plate_reader::{plate_lines, PlateLayout, PlateReaderConfig};
 use vigil_infer::runtime::SessionOptions;
@@ -39,6 +40,10 @@ pub enum EvalCommand {
         /// Inference threads.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// cpu, cuda or tensorrt (a GPU needs a build with that feature and
+        /// `vigil models fetch --gpu`; otherwise CPU, with a warning).
+        #[arg(long, default_value = "cpu", value_parser = crate::models::parse_provider)]
+        provider: ExecutionProvider,
         /// Evaluate only the first N labelled crops.
         #[arg(long)]
         limit: Option<usize>,
@@ -122,6 +127,10 @@ pub struct DetectArgs {
     pub tiles: Option<String>,
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// cpu, cuda or tensorrt (a GPU needs a build with that feature and
+    /// `vigil models fetch --gpu`; otherwise CPU, with a warning).
+    #[arg(long, default_value = "cpu", value_parser = crate::models::parse_provider)]
+    pub provider: ExecutionProvider,
     #[command(flatten)]
     pub paths: ModelPaths,
 }
@@ -133,6 +142,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             json,
             recogniser,
             threads,
+            provider,
             limit,
             full_head,
             float,
@@ -164,7 +174,11 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
                 &dataset,
                 json.as_deref(),
                 (&recogniser, alphabet, !float),
-                threads,
+                SessionOptions {
+                    threads,
+                    provider,
+                    ..SessionOptions::default()
+                },
                 limit,
                 &paths,
             )
@@ -224,6 +238,8 @@ struct PlateReport {
     head: &'static str,
     /// The layouts read by an INT8 recogniser (`one-line`, `two-line`).
     int8: Vec<&'static str>,
+    /// The execution provider the recogniser ran on (cpu, cuda, tensorrt).
+    provider: String,
     count: usize,
     exact_accuracy: f64,
     char_accuracy: f64,
@@ -240,7 +256,7 @@ fn plates(
     dataset: &Path,
     json: Option<&Path>,
     (recogniser, alphabet, int8): (&str, Alphabet, bool),
-    threads: usize,
+    options: SessionOptions,
     limit: Option<usize>,
     paths: &ModelPaths,
 ) -> anyhow::Result<Verdict> {
@@ -251,11 +267,7 @@ fn plates(
     if rows.is_empty() {
         bail!("{} lists no images", dataset.join("labels.csv").display());
     }
-    let models = Models::load(paths)?;
-    let options = SessionOptions {
-        threads,
-        ..SessionOptions::default()
-    };
+    let models = Models::load_for(paths, options.provider)?;
     let mut reader = models.plate_reader(recogniser, options, alphabet, int8)?;
     let int8_layouts: Vec<&'static str> = {
         let sha256 = &models
@@ -343,6 +355,7 @@ fn plates(
             Alphabet::Plate => "plate",
         },
         int8: int8_layouts,
+        provider: format!("{:?}", reader.provider()).to_lowercase(),
         count: n,
         exact_accuracy: exact as f64 / n as f64,
         char_accuracy: char_sum.max(0.0) / n as f64,
@@ -354,10 +367,11 @@ fn plates(
         errors,
     };
     println!(
-        "{} ({} plates, recogniser {}, {} head, int8 for: {})",
+        "{} ({} plates, recogniser {} on {}, {} head, int8 for: {})",
         report.dataset,
         n,
         report.recogniser,
+        report.provider,
         report.head,
         if report.int8.is_empty() {
             "none".to_owned()

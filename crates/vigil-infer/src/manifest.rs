@@ -28,7 +28,43 @@ pub struct Manifest {
     pub schema_version: u32,
     /// The ONNX Runtime shared library, fetched the same way as the models.
     pub runtime: RuntimeEntry,
+    /// ONNX Runtime's GPU build with its execution providers. Optional and
+    /// fetched only on request (`vigil models fetch --gpu`): it is ~300 MB
+    /// that a CPU edge box never needs.
+    #[serde(default)]
+    pub gpu_runtime: Option<GpuRuntimeEntry>,
     pub models: Vec<ModelEntry>,
+}
+
+/// `[gpu_runtime]`: the GPU wheel's runtime library and the provider
+/// libraries ONNX Runtime loads from beside it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuRuntimeEntry {
+    pub name: String,
+    /// `name==version` of the wheel that holds the libraries.
+    pub package: String,
+    pub licence: String,
+    /// Wheel tags for `pip download` of a platform wheel.
+    pub platform: String,
+    pub python_version: String,
+    /// What the GPU libraries need from the host, for error messages.
+    pub requires: String,
+    /// The runtime library Vigil loads.
+    pub library: WheelFile,
+    /// Provider libraries; they must sit in the library's directory.
+    pub providers: Vec<WheelFile>,
+}
+
+/// One file taken out of a wheel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WheelFile {
+    /// Path inside the wheel.
+    pub member: String,
+    pub sha256: String,
+    /// Where the file lives, relative to the models directory.
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,7 +169,7 @@ impl Manifest {
                 return Err(format!("model name {:?} appears twice", m.name));
             }
         }
-        for a in self.artifacts() {
+        for a in self.artifacts().into_iter().chain(self.gpu_artifacts()) {
             let hex_ok = a.sha256.len() == 64 && a.sha256.bytes().all(|b| b.is_ascii_hexdigit());
             if !hex_ok {
                 return Err(format!(
@@ -155,7 +191,40 @@ impl Manifest {
                 ));
             }
         }
+        if let Some(gpu) = &self.gpu_runtime {
+            let dir = |f: &WheelFile| Path::new(&f.file).parent().map(Path::to_owned);
+            if gpu.providers.iter().any(|p| dir(p) != dir(&gpu.library)) {
+                return Err(format!(
+                    "{}: every provider library must be in the directory of {} (ONNX Runtime loads them from there)",
+                    gpu.name, gpu.library.file
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The files of `[gpu_runtime]` (none without one); not part of
+    /// [`Manifest::artifacts`], so a CPU box neither fetches nor checks them.
+    pub fn gpu_artifacts(&self) -> Vec<Artifact> {
+        let Some(gpu) = &self.gpu_runtime else {
+            return Vec::new();
+        };
+        std::iter::once(&gpu.library)
+            .chain(&gpu.providers)
+            .map(|f| Artifact {
+                owner: gpu.name.clone(),
+                package: gpu.package.clone(),
+                member: f.member.clone(),
+                sha256: f.sha256.to_ascii_lowercase(),
+                file: f.file.clone(),
+                pip_args: vec![
+                    "--platform".into(),
+                    gpu.platform.clone(),
+                    "--python-version".into(),
+                    gpu.python_version.clone(),
+                ],
+            })
+            .collect()
     }
 
     pub fn model(&self, name: &str) -> Option<&ModelEntry> {

@@ -82,6 +82,11 @@ pub struct TextRecogniser {
 }
 
 impl TextRecogniser {
+    /// The execution provider the recogniser really runs on.
+    pub fn provider(&self) -> crate::runtime::Provider {
+        self.model.provider()
+    }
+
     /// Wraps a recogniser whose character list is in its metadata key
     /// `character` (PP-OCRv6 small) or in a dictionary file (one character
     /// per line, PP-OCRv6 tiny). Index 0 is blank, the last index a space.

@@ -56,6 +56,11 @@ pub struct PlateReader {
 }
 
 impl PlateReader {
+    /// The execution provider the main recogniser really runs on.
+    pub fn provider(&self) -> crate::runtime::Provider {
+        self.recogniser.provider()
+    }
+
     pub fn new(recogniser: TextRecogniser, config: PlateReaderConfig) -> Self {
         Self {
             recogniser,

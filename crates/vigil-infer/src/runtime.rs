@@ -174,7 +174,13 @@ impl Runtime {
         let provider: ort::ep::ExecutionProviderDispatch = match options.provider {
             ExecutionProvider::Cpu => return Err("CPU requested".into()),
             #[cfg(feature = "cuda")]
-            ExecutionProvider::Cuda => ort::ep::CUDA::default().build().error_on_failure(),
+            // Heuristic cuDNN algorithm choice: the exhaustive default
+            // benchmarks every convolution again for each new input shape,
+            // and plate crops arrive in a new width almost every time.
+            ExecutionProvider::Cuda => ort::ep::CUDA::default()
+                .with_conv_algorithm_search(ort::ep::cuda::ConvAlgorithmSearch::Heuristic)
+                .build()
+                .error_on_failure(),
             #[cfg(feature = "tensorrt")]
             ExecutionProvider::Tensorrt => ort::ep::TensorRT::default().build().error_on_failure(),
             #[allow(unreachable_patterns)]

@@ -134,6 +134,18 @@ pub fn require(manifest: &Manifest, models_dir: &Path, owners: &[&str]) -> Resul
     Ok(())
 }
 
+/// Checks the GPU runtime's files (`[gpu_runtime]`); `Ok(None)` when the
+/// manifest has none. Returns the library to load.
+pub fn require_gpu(manifest: &Manifest, models_dir: &Path) -> Result<Option<PathBuf>, StoreError> {
+    let Some(gpu) = &manifest.gpu_runtime else {
+        return Ok(None);
+    };
+    for artifact in manifest.gpu_artifacts() {
+        check_artifact(models_dir, &artifact)?;
+    }
+    Ok(Some(models_dir.join(&gpu.library.file)))
+}
+
 /// What fetching did for one artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchOutcome {
@@ -163,10 +175,20 @@ impl Fetcher {
     pub fn fetch_all(
         &self,
         manifest: &Manifest,
+        on_done: impl FnMut(&Artifact, FetchOutcome),
+    ) -> Result<(), StoreError> {
+        self.fetch(manifest.artifacts(), on_done)
+    }
+
+    /// Brings the given artifacts into the store (e.g. the model files and
+    /// [`Manifest::gpu_artifacts`]), skipping those already present.
+    pub fn fetch(
+        &self,
+        artifacts: Vec<Artifact>,
         mut on_done: impl FnMut(&Artifact, FetchOutcome),
     ) -> Result<(), StoreError> {
         let mut pending: BTreeMap<String, Vec<Artifact>> = BTreeMap::new();
-        for artifact in manifest.artifacts() {
+        for artifact in artifacts {
             match check_artifact(&self.models_dir, &artifact) {
                 Ok(()) => on_done(&artifact, FetchOutcome::AlreadyPresent),
                 Err(StoreError::Missing { .. } | StoreError::Corrupt { .. }) => pending

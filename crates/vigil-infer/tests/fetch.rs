@@ -196,3 +196,74 @@ fn a_failing_pip_is_reported_with_the_package() {
     let text = err.to_string();
     assert!(text.contains("pip download vigiltestpkg==1.0"), "{text}");
 }
+
+/// `manifest` plus a `[gpu_runtime]` whose library and provider are the
+/// test wheel's member under two names.
+fn manifest_with_gpu(
+    sha: &str,
+    provider_dir: &str,
+) -> Result<Manifest, vigil_infer::ManifestError> {
+    let base = format!(
+        r#"
+[gpu_runtime]
+name = "runtime-gpu"
+package = "vigiltestpkg==1.0"
+licence = "MIT"
+platform = "any"
+python_version = "3"
+requires = "a test GPU"
+library = {{ member = "vigiltestpkg/models/tiny.onnx", sha256 = "{sha}", file = "lib-gpu/runtime.bin" }}
+providers = [
+  {{ member = "vigiltestpkg/models/tiny.onnx", sha256 = "{sha}", file = "{provider_dir}/provider.bin" }},
+]
+"#
+    );
+    let text = format!(
+        "schema_version = 1\nmodels = []\n{base}\n[runtime]\nname = \"runtime\"\npackage = \"vigiltestpkg==1.0\"\n\
+         member = \"vigiltestpkg/models/tiny.onnx\"\nsha256 = \"{sha}\"\nfile = \"lib/runtime.bin\"\n\
+         licence = \"MIT\"\nplatform = \"any\"\npython_version = \"3\"\n"
+    );
+    Manifest::parse(Path::new("manifest.toml"), &text)
+}
+
+#[test]
+fn the_gpu_runtime_is_fetched_only_on_request_and_checked_like_the_rest() {
+    let s = setup();
+    let sha = sha256_hex(MODEL_BYTES);
+    let m = manifest_with_gpu(&sha, "lib-gpu").expect("manifest with [gpu_runtime]");
+    let dir = &s.fetcher.models_dir;
+    // A plain fetch leaves the GPU build alone.
+    s.fetcher.fetch_all(&m, |_, _| {}).expect("plain fetch");
+    assert!(!dir.join("lib-gpu/runtime.bin").exists());
+    let err = vigil_infer::store::require_gpu(&m, dir).expect_err("not fetched yet");
+    assert!(err.to_string().contains("lib-gpu/runtime.bin"), "{err}");
+    // On request, library and provider land side by side, hash-checked.
+    let mut owners = Vec::new();
+    s.fetcher
+        .fetch(m.gpu_artifacts(), |a, o| owners.push((a.file.clone(), o)))
+        .expect("GPU fetch");
+    assert_eq!(owners.len(), 2, "{owners:?}");
+    let library = vigil_infer::store::require_gpu(&m, dir)
+        .expect("complete")
+        .expect("has a GPU runtime");
+    assert_eq!(library, dir.join("lib-gpu/runtime.bin"));
+    std::fs::write(dir.join("lib-gpu/provider.bin"), b"tampered").expect("tamper");
+    let err = vigil_infer::store::require_gpu(&m, dir).expect_err("corrupt provider");
+    assert!(err.to_string().contains("provider.bin"), "{err}");
+    // No [gpu_runtime]: nothing to require.
+    let plain = manifest(&sha);
+    assert!(vigil_infer::store::require_gpu(&plain, dir)
+        .expect("ok")
+        .is_none());
+    assert!(plain.gpu_artifacts().is_empty());
+}
+
+#[test]
+fn gpu_provider_libraries_must_sit_beside_the_runtime_library() {
+    let sha = sha256_hex(MODEL_BYTES);
+    let err = manifest_with_gpu(&sha, "elsewhere").expect_err("provider in another directory");
+    assert!(
+        err.to_string().contains("must be in the directory of"),
+        "{err}"
+    );
+}

@@ -300,7 +300,16 @@ impl SiteRun {
                 spec,
                 IngestConfig {
                     lossless: true,
-                    queue_capacity: 8,
+                    // Each queued frame is a full RGB image (2.8 MB at
+                    // 720p): four absorb a plate read or an evidence flush
+                    // (~0.15 s at 25 fps) and keep 4 x 720p cameras within
+                    // the edge box's memory budget.
+                    queue_capacity: 4,
+                    // Several cameras share the cores: one decoder thread
+                    // each, as the decode floor of `vigil bench` measures.
+                    // One camera lets FFmpeg choose (frame threads cost a
+                    // frame buffer each).
+                    decode_threads: usize::from(config.cameras.len() > 1),
                     // Packets for an event's clip and stills: pre- and
                     // post-roll, plus the time a track takes from the stop
                     // line to the clearance line and the post-roll wait.
