@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use vigil_core::image::RgbImage;
-use vigil_infer::detector::{Detector, DetectorConfig, RawDetection, TileGrid, Views};
+use vigil_infer::detector::{Detector, DetectorConfig, Preparer, RawDetection, TileGrid, Views};
 use vigil_infer::letterbox::letterbox_into;
 use vigil_infer::model::OnnxModel;
 use vigil_infer::runtime::{Runtime, SessionOptions};
@@ -223,6 +223,48 @@ fn a_batch_gives_the_same_detections_as_single_runs() {
     assert_eq!(batch.len(), 2);
     assert_eq!(batch[0], det.detect_raw(&a).expect("a"));
     assert_eq!(batch[1], det.detect_raw(&b).expect("b"));
+}
+
+#[test]
+fn a_frame_prepared_on_another_thread_gives_the_detectors_own_boxes() {
+    // `vigil run` with a GPU letterboxes on the ingest thread; the boxes
+    // must be those of the detector's own path, with and without views.
+    let flip_and_tiles = DetectorConfig {
+        views: Views {
+            flip: true,
+            tiles: Some(TileGrid {
+                cols: 2,
+                rows: 1,
+                region: [0.0, 0.2, 1.0, 0.8],
+                overlap: 0.2,
+            }),
+            ..Views::default()
+        },
+        ..DetectorConfig::default()
+    };
+    let img = load_png("motorway-300.png");
+    for config in [DetectorConfig::default(), flip_and_tiles] {
+        let mut det = detector_with(config);
+        let own = det.detect_views_raw_batch(&[&img]).expect("own").remove(0);
+        assert!(!own.is_empty(), "nothing detected on the frame");
+        let preparer = det.preparer();
+        let prepared = std::thread::scope(|s| {
+            s.spawn(|| preparer.prepare(&img))
+                .join()
+                .expect("prepare thread")
+        });
+        let got = det.detect_prepared_raw(prepared).expect("prepared");
+        assert_eq!(got, own, "{config:?}");
+        // A frame prepared for other settings is refused, not misread.
+        let other = Preparer::new(DetectorConfig {
+            input_size: 320,
+            ..config
+        });
+        let err = det
+            .detect_prepared(other.prepare(&img))
+            .expect_err("other settings");
+        assert!(err.to_string().contains("prepared for"), "{err}");
+    }
 }
 
 #[test]

@@ -501,6 +501,9 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
         let options = RunOptions {
             max_frames: per_round,
             detection: args.rate.policy(),
+            // Off the analysis thread when the detector runs on a GPU.
+            prepare_ahead: args.rate.prepare_ahead
+                || detector.model().provider() != vigil_infer::runtime::Provider::Cpu,
             ..RunOptions::default()
         };
         let mut site =

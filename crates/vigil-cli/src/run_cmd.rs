@@ -61,6 +61,11 @@ pub struct RunArgs {
 /// Which frames go through detection.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RateArgs {
+    /// Letterbox each frame for the detector on its camera's ingest thread,
+    /// overlapping with detection [default: when the detector runs on a
+    /// GPU; on a CPU-bound box it only moves work between busy cores].
+    #[arg(long)]
+    pub prepare_ahead: bool,
     /// Analyse every N-th frame (1: all); the tracker bridges the others.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=30))]
     pub detect_every: u32,
@@ -437,6 +442,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
             ..vigil_rules::CountsConfig::default()
         },
         detection: args.rate.policy(),
+        // Off the analysis thread when the detector runs on a GPU.
+        prepare_ahead: args.rate.prepare_ahead
+            || detector.model().provider() != vigil_infer::runtime::Provider::Cpu,
         ..RunOptions::default()
     };
     let mut site = SiteRun::new(&config, &base, &options)

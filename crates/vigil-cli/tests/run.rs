@@ -484,7 +484,8 @@ fn sigterm_in_a_busy_three_camera_run_loses_no_event_and_the_case_system_gets_ev
         .arg(&config)
         .arg("--events-out")
         .arg(&events)
-        .args(["--upload-drain-s", "20"])
+        // Frames letterboxed on the ingest threads, as on a GPU box.
+        .args(["--upload-drain-s", "20", "--prepare-ahead"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

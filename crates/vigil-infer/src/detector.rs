@@ -305,6 +305,74 @@ pub struct Detector {
     class_map: Vec<Option<DetectionClass>>,
 }
 
+/// Builds a frame's detector inputs (every configured view, letterboxed)
+/// without the model: `Send + Sync`, so a camera's own thread can prepare
+/// the next frame while the detector runs on this one. On a GPU the
+/// letterbox of a 1080p frame costs about what the inference does.
+#[derive(Debug, Clone, Copy)]
+pub struct Preparer {
+    config: DetectorConfig,
+}
+
+/// One frame ready for [`Detector::detect_prepared`]: each view's input
+/// tensor with how its boxes map back to the frame.
+pub struct Prepared {
+    views: Vec<PreparedView>,
+    /// The settings it was prepared with; a detector with others refuses it.
+    config: DetectorConfig,
+}
+
+struct PreparedView {
+    map: ViewMap,
+    letterbox: Letterbox,
+    input: Vec<f32>,
+}
+
+impl Preparer {
+    /// Prepares inputs for a detector built with `config`.
+    pub fn new(config: DetectorConfig) -> Self {
+        Self { config }
+    }
+
+    /// The views of `image` in the order the detector merges them: the
+    /// whole frame, its mirror, then the tiles.
+    pub fn prepare(&self, image: &RgbImage) -> Prepared {
+        let size = self.config.input_size;
+        let s = size as usize;
+        let one = |img: &RgbImage, map: ViewMap| {
+            let mut input = vec![0.0f32; 3 * s * s];
+            let letterbox = letterbox_into(img, size, &mut input);
+            PreparedView {
+                map,
+                letterbox,
+                input,
+            }
+        };
+        let views = self.config.views;
+        let mut out = vec![one(image, ViewMap::Whole)];
+        if views.flip {
+            out.push(one(&mirrored(image), ViewMap::Mirror(image.width as f32)));
+        }
+        if let Some(grid) = views.tiles {
+            for rect in grid.rects(image.width, image.height) {
+                let [x, y, w, h] = rect.map(i64::from);
+                if let Some(tile) = image.crop(x, y, w, h) {
+                    let map = ViewMap::Tile {
+                        rect,
+                        width: image.width,
+                        height: image.height,
+                    };
+                    out.push(one(&tile, map));
+                }
+            }
+        }
+        Prepared {
+            views: out,
+            config: self.config,
+        }
+    }
+}
+
 impl Detector {
     /// Wraps a YOLOv8-format model. `labels` are its classes in output
     /// order; `classes` maps road-user types (or `traffic_light`) to labels,
@@ -389,11 +457,87 @@ impl Detector {
     /// Detections of the configured classes only, from every configured
     /// view merged (see [`Views`]).
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>, InferError> {
-        Ok(self
-            .detect_batch(&[image])?
-            .into_iter()
-            .next()
-            .unwrap_or_default())
+        let prepared = self.preparer().prepare(image);
+        self.detect_prepared(prepared)
+    }
+
+    /// What prepares this detector's inputs, for use on another thread.
+    pub fn preparer(&self) -> Preparer {
+        Preparer {
+            config: self.config,
+        }
+    }
+
+    /// Detects in a frame another thread prepared with [`Detector::preparer`]
+    /// (the same boxes as [`Detector::detect`] on that frame).
+    pub fn detect_prepared(&mut self, prepared: Prepared) -> Result<Vec<Detection>, InferError> {
+        let raw = self.detect_prepared_raw(prepared)?;
+        Ok(self.classify(raw))
+    }
+
+    /// [`Detector::detect_prepared`] in model classes (every class kept).
+    pub fn detect_prepared_raw(
+        &mut self,
+        prepared: Prepared,
+    ) -> Result<Vec<RawDetection>, InferError> {
+        if prepared.config != self.config {
+            return Err(InferError::Shape {
+                model: self.model.name().to_owned(),
+                message: format!(
+                    "a frame prepared for {:?} given to a detector with {:?}",
+                    prepared.config, self.config
+                ),
+            });
+        }
+        let plain = prepared.views.len() == 1 && self.config.views.is_plain();
+        let maps: Vec<ViewMap> = prepared.views.iter().map(|v| v.map).collect();
+        let outputs = self.run_views(prepared.views)?;
+        Ok(if plain {
+            outputs.into_iter().next().unwrap_or_default()
+        } else {
+            let dets = maps
+                .into_iter()
+                .zip(outputs)
+                .flat_map(|(map, dets)| dets.into_iter().filter_map(move |d| map.to_frame(d)))
+                .collect();
+            let views = self.config.views;
+            let mut merged = merge_views(dets, views.merge, views.merge_iou);
+            merged.truncate(self.config.max_detections);
+            merged
+        })
+    }
+
+    /// Runs prepared views: in one batch when the model allows it, else
+    /// one run each.
+    fn run_views(
+        &mut self,
+        views: Vec<PreparedView>,
+    ) -> Result<Vec<Vec<RawDetection>>, InferError> {
+        if !self.model.batchable() || views.len() == 1 {
+            let mut out = Vec::with_capacity(views.len());
+            for v in views {
+                out.extend(self.run_letterboxed(vec![v.letterbox], v.input)?);
+            }
+            return Ok(out);
+        }
+        let boxes = views.iter().map(|v| v.letterbox).collect();
+        let input = views.into_iter().flat_map(|v| v.input).collect();
+        self.run_letterboxed(boxes, input)
+    }
+
+    /// Model classes to road-user types; detections of unmapped classes go.
+    fn classify(&self, raw: Vec<RawDetection>) -> Vec<Detection> {
+        raw.into_iter()
+            .filter_map(|d| {
+                let class = self.class_map.get(d.class_id).copied().flatten()?;
+                Some(Detection {
+                    class,
+                    class_id: d.class_id,
+                    score: d.score,
+                    bbox: d.bbox,
+                })
+            })
+            .collect()
     }
 
     /// Detects in several images (one per camera) through every configured
@@ -404,22 +548,7 @@ impl Detector {
         images: &[&RgbImage],
     ) -> Result<Vec<Vec<Detection>>, InferError> {
         let raw = self.detect_views_raw_batch(images)?;
-        Ok(raw
-            .into_iter()
-            .map(|dets| {
-                dets.into_iter()
-                    .filter_map(|d| {
-                        let class = self.class_map.get(d.class_id).copied().flatten()?;
-                        Some(Detection {
-                            class,
-                            class_id: d.class_id,
-                            score: d.score,
-                            bbox: d.bbox,
-                        })
-                    })
-                    .collect()
-            })
-            .collect())
+        Ok(raw.into_iter().map(|dets| self.classify(dets)).collect())
     }
 
     /// Every configured view of each image (see [`Views`]), mapped back to
@@ -502,7 +631,18 @@ impl Detector {
             .zip(input.chunks_mut(per_image))
             .map(|(img, chunk)| letterbox_into(img, self.config.input_size, chunk))
             .collect();
-        let shape = [images.len(), 3, s, s];
+        self.run_letterboxed(boxes, input)
+    }
+
+    /// Runs `input` (one letterboxed image per box, back to back) and
+    /// decodes each image's output.
+    fn run_letterboxed(
+        &mut self,
+        boxes: Vec<Letterbox>,
+        input: Vec<f32>,
+    ) -> Result<Vec<Vec<RawDetection>>, InferError> {
+        let s = self.config.input_size as usize;
+        let shape = [boxes.len(), 3, s, s];
         let config = self.config;
         let classes = self.labels.len();
         let name = self.model.name().to_owned();

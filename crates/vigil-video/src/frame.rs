@@ -38,4 +38,23 @@ pub struct Frame {
     /// Present when ingest converts to RGB (the default); `None` in
     /// decode-only mode (benchmarks).
     pub rgb: Option<Arc<RgbImage>>,
+    /// What the camera's [`FramePrep`] made of `rgb` on the ingest thread
+    /// (e.g. the detector's letterboxed input), if it ran.
+    pub prepared: Option<PreparedInput>,
+}
+
+/// Work done on each RGB frame on the camera's own ingest thread, ahead of
+/// detection, so that it overlaps with the detector running on earlier
+/// frames. Returns `None` to leave a frame to the consumer. Video knows
+/// nothing of what is prepared: the consumer downcasts.
+pub type FramePrep = Arc<dyn Fn(&RgbImage) -> Option<PreparedInput> + Send + Sync>;
+
+/// The result of a [`FramePrep`], type-erased.
+#[derive(Clone)]
+pub struct PreparedInput(pub Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for PreparedInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PreparedInput(..)")
+    }
 }

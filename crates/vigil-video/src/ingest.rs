@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::frame::FramePrep;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use ffmpeg_next as ffmpeg;
 use vigil_core::config::Pacing;
@@ -169,6 +170,12 @@ fn lock(ring: &Mutex<PacketRing>) -> MutexGuard<'_, PacketRing> {
 impl CameraIngest {
     /// Starts ingesting `spec` on its own thread.
     pub fn spawn(spec: SourceSpec, config: IngestConfig) -> Self {
+        Self::spawn_with(spec, config, None)
+    }
+
+    /// Like [`CameraIngest::spawn`], running `prep` on each RGB frame on
+    /// the ingest thread before delivering it (see [`FramePrep`]).
+    pub fn spawn_with(spec: SourceSpec, config: IngestConfig, prep: Option<FramePrep>) -> Self {
         crate::init();
         let (tx, frames) = crossbeam_channel::bounded(config.queue_capacity.max(1));
         let (event_tx, events) = crossbeam_channel::unbounded();
@@ -195,6 +202,7 @@ impl CameraIngest {
             last_frame: None,
             rng: seed,
             activity_us: Arc::new(AtomicI64::new(0)),
+            prep,
         };
         let thread = std::thread::Builder::new()
             .name(format!("ingest-{camera}"))
@@ -342,6 +350,8 @@ enum SessionEnd {
 }
 
 struct Worker {
+    /// Runs on each RGB frame before delivery.
+    prep: Option<FramePrep>,
     camera: Arc<str>,
     source_name: String,
     spec: SourceSpec,
@@ -694,11 +704,16 @@ impl Worker {
             };
             self.seq += 1;
             self.last_frame = Some((pts_us, entry.captured_us, time_us));
+            let prepared = match (&self.prep, &rgb) {
+                (Some(prep), Some(img)) => prep(img),
+                _ => None,
+            };
             self.deliver(Frame {
                 meta,
                 width: frame.width(),
                 height: frame.height(),
                 rgb,
+                prepared,
             });
         }
     }

@@ -20,7 +20,7 @@ mod source;
 
 pub use clip::ClipInfo;
 pub use error::VideoError;
-pub use frame::{Frame, FrameMeta, RgbImage};
+pub use frame::{Frame, FrameMeta, FramePrep, PreparedInput, RgbImage};
 pub use ingest::{first_frame, Backoff, CameraIngest, Gap, IngestConfig, IngestEvent, IngestStats};
 pub use ring::{PacketRing, RingConfig, RingStats, StoredPacket, StreamInfo};
 pub use source::{redact, SourceKind, SourceSpec};
