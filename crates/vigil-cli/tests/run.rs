@@ -238,6 +238,16 @@ fn events_out_holds_one_consistent_record_per_red_light_run() {
 /// Starts `vigil run` on `config` writing `events`, and returns once the
 /// first violation is in the file (or after 4 minutes).
 fn run_until_first_event(config: &Path, events: &Path, extra: &[&str]) -> std::process::Child {
+    run_until_events(config, events, extra, 1)
+}
+
+/// The same, returning once `count` violations are in the file.
+fn run_until_events(
+    config: &Path,
+    events: &Path,
+    extra: &[&str],
+    count: usize,
+) -> std::process::Child {
     let child = vigil()
         .args(["run", "--config"])
         .arg(config)
@@ -250,7 +260,7 @@ fn run_until_first_event(config: &Path, events: &Path, extra: &[&str]) -> std::p
         .expect("vigil starts");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(240) {
-        if std::fs::read_to_string(events).is_ok_and(|t| t.lines().count() > 0) {
+        if std::fs::read_to_string(events).is_ok_and(|t| t.lines().count() >= count) {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -479,23 +489,13 @@ fn sigterm_in_a_busy_three_camera_run_loses_no_event_and_the_case_system_gets_ev
 
     // Three cameras analysing, uploading and packaging at once; stop while
     // events are still arriving (their packages wait for the post-roll).
-    let child = vigil()
-        .args(["run", "--config"])
-        .arg(&config)
-        .arg("--events-out")
-        .arg(&events)
-        // Frames letterboxed on the ingest threads, as on a GPU box.
-        .args(["--upload-drain-s", "20", "--prepare-ahead"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vigil starts");
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(300)
-        && std::fs::read_to_string(&events).map_or(0, |t| t.lines().count()) < 2
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Frames letterboxed on the ingest threads, as on a GPU box.
+    let child = run_until_events(
+        &config,
+        &events,
+        &["--upload-drain-s", "20", "--prepare-ahead"],
+        2,
+    );
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc_kill(child.id() as i32, 15) }, 0);
     let out = child.wait_with_output().expect("wait");
