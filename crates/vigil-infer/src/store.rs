@@ -110,18 +110,6 @@ pub fn check_artifact(models_dir: &Path, artifact: &Artifact) -> Result<(), Stor
     }
 }
 
-/// Checks every artifact of the manifest; returns each with its result.
-pub fn verify(manifest: &Manifest, models_dir: &Path) -> Vec<(Artifact, Result<(), StoreError>)> {
-    manifest
-        .artifacts()
-        .into_iter()
-        .map(|a| {
-            let result = check_artifact(models_dir, &a);
-            (a, result)
-        })
-        .collect()
-}
-
 /// Checks the artifacts of the named manifest entries (a model and its
 /// charset, or the runtime); the first problem stops the caller.
 pub fn require(manifest: &Manifest, models_dir: &Path, owners: &[&str]) -> Result<(), StoreError> {
