@@ -55,7 +55,7 @@ fn yolo_output(objects: usize) -> Vec<f32> {
 fn nms(c: &mut Criterion) {
     let out = yolo_output(150);
     let lb = Letterbox {
-        size: 640,
+        input: (640, 640),
         scale: 640.0 / 1920.0,
         new_w: 640,
         new_h: 360,

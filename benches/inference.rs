@@ -26,7 +26,7 @@ fn letterbox(c: &mut Criterion) {
     let img = frame();
     let mut out = vec![0.0f32; 3 * 640 * 640];
     c.bench_function("letterbox_960x540_to_640", |b| {
-        b.iter(|| letterbox_into(&img, 640, &mut out))
+        b.iter(|| letterbox_into(&img, (640, 640), &mut out))
     });
 }
 

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use vigil_core::image::RgbImage;
 use vigil_infer::detector::{Detector, DetectorConfig, Preparer, RawDetection, TileGrid, Views};
 use vigil_infer::letterbox::letterbox_into;
-use vigil_infer::model::OnnxModel;
+use vigil_infer::model::{DetectorShape, OnnxModel};
 use vigil_infer::runtime::{Runtime, SessionOptions};
 use vigil_infer::Manifest;
 
@@ -153,7 +153,7 @@ fn letterbox_matches_the_reference_tensor_bit_for_bit() {
     let reference = json("input-motorway-300.json");
     let img = load_png("motorway-300.png");
     let mut tensor = vec![0.0f32; 3 * 640 * 640];
-    letterbox_into(&img, 640, &mut tensor);
+    letterbox_into(&img, (640, 640), &mut tensor);
     let bytes: Vec<u8> = tensor.iter().flat_map(|v| v.to_le_bytes()).collect();
     let sha = hex::encode(Sha256::digest(&bytes));
     let indices = reference["sample_indices"].as_array().expect("indices");
@@ -225,6 +225,172 @@ fn a_batch_gives_the_same_detections_as_single_runs() {
     assert_eq!(batch[1], det.detect_raw(&b).expect("b"));
 }
 
+/// The detector on the manifest's file changed in memory as `shape` asks,
+/// taking up to `max_batch` images a run.
+fn edited_detector(shape: DetectorShape, config: DetectorConfig, max_batch: usize) -> Detector {
+    let manifest = Manifest::load(&root().join("models/manifest.toml")).expect("manifest");
+    let models = root().join("models");
+    let runtime = Runtime::load(&models.join(&manifest.runtime.file)).expect("ONNX Runtime");
+    let entry = manifest.model("yolov8n-coco").expect("yolov8n in manifest");
+    let model = OnnxModel::open_detector(
+        runtime,
+        "yolov8n-coco",
+        &models.join(&entry.file),
+        SessionOptions {
+            threads: 2,
+            ..SessionOptions::default()
+        },
+        shape,
+    )
+    .expect("the YOLOv8n export takes the edit");
+    Detector::new(model, entry.labels.clone(), &BTreeMap::new(), config)
+        .expect("detector")
+        .with_max_batch(max_batch)
+}
+
+fn batched_detector(config: DetectorConfig, max_batch: usize) -> Detector {
+    let shape = DetectorShape {
+        dynamic_batch: true,
+        input: None,
+    };
+    let det = edited_detector(shape, config, max_batch);
+    assert!(det.model().batchable(), "the batch is dynamic");
+    det
+}
+
+#[test]
+fn frames_batched_through_the_edited_model_keep_their_own_boxes() {
+    let names = [
+        "motorway-000",
+        "motorway-300",
+        "motorway-599",
+        "intersection-075",
+    ];
+    let images: Vec<RgbImage> = names
+        .iter()
+        .map(|n| load_png(&format!("{n}.png")))
+        .collect();
+    // Four frames in runs of 3 and 1: each matches Python onnxruntime on
+    // the original file, frame by frame.
+    let mut batched = batched_detector(DetectorConfig::default(), 3);
+    assert_eq!(batched.max_batch(), 3);
+    let preparer = batched.preparer();
+    let prepared = images.iter().map(|i| preparer.prepare(i)).collect();
+    let got = batched
+        .detect_prepared_raw_batch(prepared)
+        .expect("batched frames");
+    assert_eq!(got.len(), names.len());
+    for (name, dets) in names.iter().zip(&got) {
+        assert_parity(name, dets, &json(&format!("{name}.json")));
+    }
+    // With extra views, each frame's views share runs with the other
+    // frame's; the merged boxes are those of the unedited model one image
+    // at a time.
+    let views = DetectorConfig {
+        views: Views {
+            flip: true,
+            ..Views::default()
+        },
+        ..DetectorConfig::default()
+    };
+    let mut single = detector_with(views);
+    assert_eq!(
+        single.max_batch(),
+        1,
+        "the file as pinned runs one image at a time"
+    );
+    let mut batched = batched_detector(views, 4);
+    let pair = [&images[1], &images[3]];
+    let prepared = pair.iter().map(|i| batched.preparer().prepare(i)).collect();
+    let got = batched.detect_prepared_raw_batch(prepared).expect("views");
+    for (img, dets) in pair.iter().zip(&got) {
+        let want = single
+            .detect_views_raw_batch(&[img])
+            .expect("single")
+            .remove(0);
+        assert_eq!(dets.len(), want.len());
+        for (g, w) in dets.iter().zip(&want) {
+            let (gb, wb) = (g.bbox, w.bbox);
+            let close = [gb.x1 - wb.x1, gb.y1 - wb.y1, gb.x2 - wb.x2, gb.y2 - wb.y2]
+                .iter()
+                .all(|d| d.abs() < 1e-2);
+            assert!(
+                g.class_id == w.class_id && (g.score - w.score).abs() < 1e-4 && close,
+                "{g:?} vs {w:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_input_fitted_to_the_frame_finds_the_objects_of_the_square() {
+    // 960x540 frames fill 640x360 of the square; fitted, the input is
+    // 640x384 and the network skips most of the grey bars. Every confident
+    // object of the square input is found again, in the same place.
+    let input = DetectorConfig::fitted_input(640, &[(960, 540)]);
+    assert_eq!(input, (640, 384));
+    // Cameras of several shapes share one input that holds each at the
+    // square's scale: 4:3 needs 480 rows, a portrait camera 640.
+    assert_eq!(
+        DetectorConfig::fitted_input(640, &[(960, 540), (640, 480)]),
+        (640, 480)
+    );
+    assert_eq!(
+        DetectorConfig::fitted_input(640, &[(1080, 1920)]),
+        (384, 640)
+    );
+    let config = DetectorConfig {
+        input,
+        ..DetectorConfig::default()
+    };
+    let shape = DetectorShape {
+        dynamic_batch: true,
+        input: Some(input),
+    };
+    let mut fitted = edited_detector(shape, config, 2);
+    assert_eq!(fitted.model().input_shape(), &[-1, 3, 384, 640]);
+    let mut square = detector();
+    let names = ["motorway-000", "motorway-300", "motorway-599"];
+    let images: Vec<RgbImage> = names
+        .iter()
+        .map(|n| load_png(&format!("{n}.png")))
+        .collect();
+    let refs: Vec<&RgbImage> = images.iter().collect();
+    // Batched and fitted at once: two frames share a run.
+    let got = fitted.detect_raw_batch(&refs).expect("fitted");
+    let mut confident = 0;
+    for ((name, image), dets) in names.iter().zip(&images).zip(&got) {
+        assert_eq!(
+            dets,
+            &fitted.detect_raw(image).expect("alone"),
+            "{name}: batched differs from alone"
+        );
+        for want in square.detect_raw(image).expect("square") {
+            if want.score < 0.5 {
+                continue;
+            }
+            confident += 1;
+            let found = dets.iter().any(|d| {
+                d.class_id == want.class_id
+                    && (d.score - want.score).abs() < 0.1
+                    && d.bbox.iou(&want.bbox) > 0.9
+            });
+            let near: Vec<_> = dets
+                .iter()
+                .filter(|d| d.bbox.iou(&want.bbox) > 0.5)
+                .collect();
+            assert!(
+                found,
+                "{name}: {want:?} not found with the fitted input; near it: {near:?}"
+            );
+        }
+    }
+    assert!(
+        confident >= 10,
+        "too few confident objects to compare: {confident}"
+    );
+}
+
 #[test]
 fn a_frame_prepared_on_another_thread_gives_the_detectors_own_boxes() {
     // `vigil run` with a GPU letterboxes on the ingest thread; the boxes
@@ -257,7 +423,7 @@ fn a_frame_prepared_on_another_thread_gives_the_detectors_own_boxes() {
         assert_eq!(got, own, "{config:?}");
         // A frame prepared for other settings is refused, not misread.
         let other = Preparer::new(DetectorConfig {
-            input_size: 320,
+            input: (320, 320),
             ..config
         });
         let err = det

@@ -23,7 +23,7 @@ fn yolo() -> OnnxModel {
 #[test]
 fn a_model_with_a_fixed_input_refuses_another_size() {
     let config = DetectorConfig {
-        input_size: 320,
+        input: (320, 320),
         ..DetectorConfig::default()
     };
     let err = Detector::new(yolo(), Vec::new(), &BTreeMap::new(), config)

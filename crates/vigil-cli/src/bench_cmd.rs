@@ -196,16 +196,15 @@ fn detect(
     let tensor = detector.input_tensor(&image);
     // Warm up both paths (first runs allocate and plan).
     let detections = detector.detect_raw(&image)?.len();
-    detector.infer_only(tensor.clone())?;
+    detector.infer_only(&tensor)?;
     let bar = ProgressBar::new(iterations as u64);
     let (mut full, mut raw) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..iterations {
         let start = Instant::now();
         detector.detect_raw(&image)?;
         full += start.elapsed();
-        let input = tensor.clone();
         let start = Instant::now();
-        detector.infer_only(input)?;
+        detector.infer_only(&tensor)?;
         raw += start.elapsed();
         bar.inc(1);
     }

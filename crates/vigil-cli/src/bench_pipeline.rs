@@ -68,6 +68,15 @@ pub struct PipelineBenchArgs {
     /// instead of the config's `[detector] execution_provider`.
     #[arg(long, value_parser = crate::models::parse_provider)]
     pub provider: Option<ExecutionProvider>,
+    /// The most images per detector run, instead of the config's
+    /// `[detector] max_batch` (default 1 on CPU, 8 on a GPU): 1 runs each
+    /// stream's frames one at a time.
+    #[arg(long, value_name = "N")]
+    pub max_batch: Option<usize>,
+    /// Fit the detector's input to the frames (true) or keep the square
+    /// (false), instead of the config's `[detector] fit_input`.
+    #[arg(long, value_name = "BOOL")]
+    pub fit_input: Option<bool>,
     #[command(flatten)]
     pub rate: crate::run_cmd::RateArgs,
     #[command(flatten)]
@@ -98,6 +107,10 @@ pub struct PipelineBench {
     pub infer_floor_fps: f64,
     /// Detector runs per frame (views: whole frame, mirror, tiles).
     pub inferences_per_frame: usize,
+    /// Images per model run in the inference floor: what the pipeline's
+    /// batches across streams can hold (`[detector] max_batch`, and 1 for a
+    /// model whose batch size cannot be made dynamic).
+    pub infer_batch: usize,
     /// Pipeline/floor alternations.
     pub rounds: usize,
     /// Each round's pipeline frames/s over that round's lower floor.
@@ -160,20 +173,21 @@ impl Round {
     }
 }
 
-/// The inference floor: the detector's model alone on a prepared input,
-/// as often as a frame needs, for about two seconds (5 runs at least).
+/// The inference floor: the detector's model alone on a prepared input
+/// (`batch` copies per run, as the pipeline batches them), as often as a
+/// frame needs, for about two seconds (5 runs at least).
 fn infer_floor(
     detector: &mut vigil_infer::detector::Detector,
-    tensor: &[f32],
+    (tensor, batch): (&[f32], usize),
     inferences_per_frame: usize,
 ) -> anyhow::Result<f64> {
     let started = Instant::now();
     let mut runs = 0usize;
     while runs < 5 || (runs < 200 && started.elapsed() < Duration::from_secs(2)) {
-        detector.infer_only(tensor.to_vec())?;
+        detector.infer_only(tensor)?;
         runs += 1;
     }
-    Ok(runs as f64 / started.elapsed().as_secs_f64() / inferences_per_frame as f64)
+    Ok((runs * batch) as f64 / started.elapsed().as_secs_f64() / inferences_per_frame as f64)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -198,7 +212,7 @@ fn summarise(
     rounds: &[Round],
     (input, info, streams): (&Path, &vigil_video::bench::ProbeInfo, usize),
     provider: String,
-    inferences_per_frame: usize,
+    (inferences_per_frame, infer_batch): (usize, usize),
 ) -> PipelineBench {
     let n = rounds.len().max(1) as f64;
     let seconds: f64 = rounds.iter().map(|r| r.report.elapsed_s).sum();
@@ -255,6 +269,7 @@ fn summarise(
         decode_floor_fps,
         infer_floor_fps,
         inferences_per_frame,
+        infer_batch,
         rounds: rounds.len(),
         efficiency: median(efficiency_rounds.clone()),
         efficiency_rounds,
@@ -294,7 +309,7 @@ fn site_toml(
     input: &Path,
     streams: usize,
     template: Option<&Path>,
-    provider: Option<ExecutionProvider>,
+    (provider, max_batch, fit_input): (Option<ExecutionProvider>, Option<usize>, Option<bool>),
     (width, height, fps): (u32, u32, f64),
 ) -> anyhow::Result<String> {
     let input = input
@@ -357,16 +372,24 @@ fn site_toml(
             new_approaches.insert(format!("{name}-{k}"), a);
         }
     }
+    let detector = site
+        .get_mut("detector")
+        .and_then(|d| d.as_table_mut())
+        .context("the config has no [detector]")?;
     if let Some(provider) = provider {
         let name = match provider {
             ExecutionProvider::Cpu => "cpu",
             ExecutionProvider::Cuda => "cuda",
             ExecutionProvider::Tensorrt => "tensorrt",
         };
-        site.get_mut("detector")
-            .and_then(|d| d.as_table_mut())
-            .context("the config has no [detector]")?
-            .insert("execution_provider".into(), name.into());
+        detector.insert("execution_provider".into(), name.into());
+    }
+    if let Some(n) = max_batch {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        detector.insert("max_batch".into(), n.into());
+    }
+    if let Some(fit) = fit_input {
+        detector.insert("fit_input".into(), fit.into());
     }
     site.insert("cameras".into(), new_cameras.into());
     site.insert("approaches".into(), new_approaches.into());
@@ -464,7 +487,7 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
             input,
             args.streams,
             args.config.as_deref(),
-            args.provider,
+            (args.provider, args.max_batch, args.fit_input),
             (info.width, info.height, info.fps),
         )?,
     )?;
@@ -485,8 +508,14 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
     let rounds = args.rounds.max(1);
     let per_round = args.max_frames.map(|m| m.div_ceil(rounds).max(1));
     let frame = first_frame(input)?;
-    let tensor = detector.input_tensor(&frame);
-    detector.infer_only(tensor.clone())?;
+    // The floor runs the model at the batch the pipeline can fill: a frame
+    // from every stream, each with its views, up to the detector's cap.
+    let infer_batch = detector
+        .max_batch()
+        .min(args.streams * inferences_per_frame)
+        .max(1);
+    let tensor = detector.input_tensor(&frame).repeat(infer_batch);
+    detector.infer_only(&tensor)?;
     let bar = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {msg}: {pos} frames [{elapsed}, {per_sec}]")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -502,15 +531,17 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
             max_frames: per_round,
             detection: args.rate.policy(),
             // Off the analysis thread when the detector runs on a GPU.
-            prepare_ahead: args.rate.prepare_ahead
-                || detector.model().provider() != vigil_infer::runtime::Provider::Cpu,
+            prepare_ahead: (args.rate.prepare_ahead
+                || detector.model().provider() != vigil_infer::runtime::Provider::Cpu)
+                .then(|| detector.preparer()),
             ..RunOptions::default()
         };
         let mut site =
             SiteRun::new(&config, &base, &options).context("cannot start the bench site")?;
         let mut sink = JsonlSink::create(None, None)?;
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let infer_before = infer_floor(&mut detector, &tensor, inferences_per_frame)?;
+        let infer_before =
+            infer_floor(&mut detector, (&tensor, infer_batch), inferences_per_frame)?;
         reset_peak_rss();
         let (cpu0, wall0) = (cpu_seconds(), Instant::now());
         let report = site.run(
@@ -529,7 +560,7 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
         bar.set_message(format!("round {r}/{rounds}: decode floor"));
         let decode = measure_decode(input, args.streams, true, RingConfig::default())?;
         bar.set_message(format!("round {r}/{rounds}: inference floor"));
-        let infer_after = infer_floor(&mut detector, &tensor, inferences_per_frame)?;
+        let infer_after = infer_floor(&mut detector, (&tensor, infer_batch), inferences_per_frame)?;
         // The floor on both sides of the pipeline run: drift during the
         // round shows up in both and averages out.
         let infer_fps = (infer_before + infer_after) / 2.0;
@@ -547,7 +578,7 @@ pub fn run(args: &PipelineBenchArgs) -> anyhow::Result<Verdict> {
         &done,
         (input, &info, args.streams),
         format!("{:?}", detector.model().provider()).to_lowercase(),
-        inferences_per_frame,
+        (inferences_per_frame, infer_batch),
     );
     print_bench(&bench);
     let chart = args.chart.clone().unwrap_or_else(|| match &args.json {
@@ -601,8 +632,8 @@ fn print_bench(b: &PipelineBench) {
     );
     println!("  decode floor     {:>8.1} frames/s", b.decode_floor_fps);
     println!(
-        "  inference floor  {:>8.1} frames/s ({} run(s) per frame)",
-        b.infer_floor_fps, b.inferences_per_frame
+        "  inference floor  {:>8.1} frames/s ({} run(s) per frame, {} image(s) per run)",
+        b.infer_floor_fps, b.inferences_per_frame, b.infer_batch
     );
     let rounds: Vec<String> = b
         .efficiency_rounds

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use vigil_core::config::ExecutionProvider;
-use vigil_infer::model::OnnxModel;
+use vigil_infer::model::{DetectorShape, OnnxModel};
 use vigil_infer::ocr::{Alphabet, TextRecogniser};
 use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
 use vigil_infer::quantize::Calibration;
@@ -86,6 +86,45 @@ impl Models {
             &dir.join(&entry.file),
             options,
         )?)
+    }
+
+    /// A detector model changed in memory as `shape` asks (a dynamic batch
+    /// for runs of several images, a rectangular input). An edit the model
+    /// cannot take is dropped with a warning; the shape returned is the one
+    /// the model really has.
+    pub fn open_detector_model(
+        &self,
+        name: &str,
+        options: SessionOptions,
+        mut shape: DetectorShape,
+    ) -> anyhow::Result<(OnnxModel, DetectorShape)> {
+        let entry = self
+            .manifest
+            .model(name)
+            .with_context(|| format!("no model {name:?} in {}", self.paths.manifest.display()))?;
+        let dir = self.paths.models_dir();
+        store::require(&self.manifest, &dir, &[name])?;
+        let path = dir.join(&entry.file);
+        loop {
+            match OnnxModel::open_detector(self.runtime, name, &path, options, shape) {
+                Ok(model) => return Ok((model, shape)),
+                Err(e @ vigil_infer::InferError::Batch { .. }) if shape.dynamic_batch => {
+                    tracing::warn!(
+                        model = name,
+                        "{e}; every image runs on its own (set [detector] max_batch = 1 to silence this)"
+                    );
+                    shape.dynamic_batch = false;
+                }
+                Err(e @ vigil_infer::InferError::InputSize { .. }) if shape.input.is_some() => {
+                    tracing::warn!(
+                        model = name,
+                        "{e}; the square input is kept (set [detector] fit_input = false to silence this)"
+                    );
+                    shape.input = None;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// A text recogniser with its character list (metadata or dictionary

@@ -13,6 +13,7 @@ use vigil_evidence::manifest::ModelRef;
 use vigil_evidence::uploader::{HttpSink, UploadConfig, Uploader};
 use vigil_evidence::{DeviceKey, Spool};
 use vigil_infer::detector::{Detector, DetectorConfig};
+use vigil_infer::model::DetectorShape;
 use vigil_infer::runtime::SessionOptions;
 use vigil_infer::text_detector::{TextDetector, TextDetectorConfig};
 use vigil_pipeline::{EvidenceStage, JsonlSink, PackagingContext, PlateStage, RunOptions, SiteRun};
@@ -131,13 +132,33 @@ pub fn open_detector(models: &Models, config: &SiteConfig) -> anyhow::Result<Det
         .manifest
         .model(&d.model)
         .with_context(|| format!("no detector model {:?} in the manifest", d.model))?;
-    Ok(Detector::new(
-        models.open(&d.model, SessionOptions::from(d))?,
-        entry.labels.clone(),
-        &d.classes,
-        // Thresholds, input size and the extra views ([detector.views]).
-        DetectorConfig::from(d),
-    )?)
+    // Thresholds, input size and the extra views ([detector.views]).
+    let mut detector_config = DetectorConfig::from(d);
+    let frames: Vec<(u32, u32)> = config
+        .cameras
+        .values()
+        .map(|c| (c.frame_size[0], c.frame_size[1]))
+        .collect();
+    let fitted = DetectorConfig::fitted_input(d.input_size, &frames);
+    let wanted = DetectorShape {
+        dynamic_batch: d.max_batch() > 1,
+        input: (d.fit_input && fitted != detector_config.input).then_some(fitted),
+    };
+    let (model, shape) = models.open_detector_model(&d.model, SessionOptions::from(d), wanted)?;
+    if let Some(input) = shape.input {
+        tracing::info!(
+            "detector input {}x{} fitted to the cameras' frames (instead of {}x{})",
+            input.0,
+            input.1,
+            d.input_size,
+            d.input_size
+        );
+        detector_config.input = input;
+    }
+    Ok(
+        Detector::new(model, entry.labels.clone(), &d.classes, detector_config)?
+            .with_max_batch(d.max_batch()),
+    )
 }
 
 /// The site's plate models: text detector (locates the plate in a vehicle
@@ -443,8 +464,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
         },
         detection: args.rate.policy(),
         // Off the analysis thread when the detector runs on a GPU.
-        prepare_ahead: args.rate.prepare_ahead
-            || detector.model().provider() != vigil_infer::runtime::Provider::Cpu,
+        prepare_ahead: (args.rate.prepare_ahead
+            || detector.model().provider() != vigil_infer::runtime::Provider::Cpu)
+            .then(|| detector.preparer()),
         ..RunOptions::default()
     };
     let mut site = SiteRun::new(&config, &base, &options)

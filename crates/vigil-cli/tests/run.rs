@@ -579,3 +579,65 @@ fn sigterm_in_a_busy_three_camera_run_loses_no_event_and_the_case_system_gets_ev
         String::from_utf8_lossy(&audit.stdout)
     );
 }
+
+#[test]
+fn frames_batched_across_cameras_give_the_events_of_one_frame_at_a_time() {
+    // The same two-camera site, the detector taking one image a run or both
+    // cameras' frames together (the pinned YOLOv8n made batch-dynamic in
+    // memory): every camera's events must be the same, track for track.
+    let mut runs = Vec::new();
+    for max_batch in [1, 2] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = red_early_config_to(dir.path(), "http://127.0.0.1:9/unused");
+        multi_camera(&config, 2);
+        let mut site: toml::Table = std::fs::read_to_string(&config)
+            .expect("config")
+            .parse()
+            .expect("TOML");
+        site["detector"]
+            .as_table_mut()
+            .expect("[detector]")
+            .insert("max_batch".into(), max_batch.into());
+        std::fs::write(&config, toml::to_string(&site).expect("TOML")).expect("config");
+        let events = dir.path().join("events.jsonl");
+        let out = vigil()
+            .args(["run", "--config"])
+            .arg(&config)
+            .arg("--events-out")
+            .arg(&events)
+            .args(["--max-frames", "120", "--upload-drain-s", "0"])
+            .output()
+            .expect("vigil runs");
+        assert!(
+            out.status.success(),
+            "max_batch {max_batch}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut fired: Vec<(String, u64, String, String)> = std::fs::read_to_string(&events)
+            .expect("events")
+            .lines()
+            .map(|l| {
+                let r: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+                (
+                    r["camera"].as_str().unwrap_or_default().to_owned(),
+                    r["track_id"].as_u64().unwrap_or_default(),
+                    format!("{:.4}", r["t_stop_line"].as_f64().unwrap_or(f64::NAN)),
+                    r["bbox_at_stop_line"].to_string(),
+                )
+            })
+            .collect();
+        fired.sort();
+        runs.push(fired);
+    }
+    assert!(!runs[0].is_empty(), "no red-light run in 4 s of red");
+    assert_eq!(runs[0], runs[1], "batched frames changed the events");
+    // Both cameras play the same clip, so they see the same runs.
+    let camera = |c: &str| -> Vec<_> {
+        runs[1]
+            .iter()
+            .filter(|e| e.0 == c)
+            .map(|e| (e.1, e.2.clone(), e.3.clone()))
+            .collect()
+    };
+    assert_eq!(camera("footbridge"), camera("footbridge-2"));
+}

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use vigil_core::config::{check, CatalogModel, ModelCatalog, ModelRole};
+use vigil_core::config::{check, CatalogModel, ModelCatalog, ModelRole, GPU_MAX_BATCH};
 
 const BASE: &str = include_str!("fixtures/minimal.toml");
 const ORIGIN: &str = "site.toml";
@@ -255,6 +255,35 @@ fn an_out_of_range_threshold_is_rejected() {
             "model = \"test-detector\"\nconfidence = 1.5",
         ),
         "site.toml:49:14: detector.confidence: 1.5 must lie in (0, 1]",
+    );
+}
+
+#[test]
+fn the_detector_batch_defaults_by_provider_and_is_bounded() {
+    let config = check(ORIGIN, BASE, Some(&catalog())).expect("valid");
+    assert_eq!(config.detector.max_batch(), 1, "one image a run on a CPU");
+    assert!(
+        config.detector.fit_input,
+        "the input fits the frames by default"
+    );
+    let gpu = edit(
+        "model = \"test-detector\"",
+        "model = \"test-detector\"\nexecution_provider = \"cuda\"",
+    );
+    let config = check(ORIGIN, &gpu, Some(&catalog())).expect("valid");
+    assert_eq!(config.detector.max_batch(), GPU_MAX_BATCH);
+    let set = edit(
+        "model = \"test-detector\"",
+        "model = \"test-detector\"\nmax_batch = 3",
+    );
+    let config = check(ORIGIN, &set, Some(&catalog())).expect("valid");
+    assert_eq!(config.detector.max_batch(), 3);
+    assert_single(
+        &edit(
+            "model = \"test-detector\"",
+            "model = \"test-detector\"\nmax_batch = 0",
+        ),
+        "site.toml:49:13: detector.max_batch: 0 images per run must lie in 1..=64",
     );
 }
 

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use prost::Message;
 
 use crate::onnx_proto::{tensor_proto, tensor_shape_proto, GraphProto, ModelProto, TensorProto};
+use crate::tensor_data::set_floats;
 use crate::InferError;
 
 /// Decodes an ONNX model file's bytes.
@@ -308,12 +309,6 @@ fn floats(tensor: &TensorProto, len: usize, name: &str) -> Result<Vec<f32>, Infe
             values.len()
         )))
     }
-}
-
-fn set_floats(tensor: &mut TensorProto, dims: &[i64], values: &[f32]) {
-    tensor.dims = dims.to_vec();
-    tensor.float_data.clear();
-    tensor.raw_data = Some(values.iter().flat_map(|v| v.to_le_bytes()).collect());
 }
 
 #[cfg(test)]

@@ -32,7 +32,9 @@ pub struct RawDetection {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectorConfig {
-    pub input_size: u32,
+    /// The network input, width by height: the export's square, or a
+    /// rectangle fitted to the frames (see [`DetectorConfig::fitted_input`]).
+    pub input: (u32, u32),
     pub confidence: f32,
     pub nms_iou: f32,
     pub max_detections: usize,
@@ -43,7 +45,7 @@ pub struct DetectorConfig {
 impl Default for DetectorConfig {
     fn default() -> Self {
         Self {
-            input_size: 640,
+            input: (640, 640),
             confidence: 0.25,
             nms_iou: 0.45,
             max_detections: 300,
@@ -52,11 +54,31 @@ impl Default for DetectorConfig {
     }
 }
 
+impl DetectorConfig {
+    /// The input that holds frames of these sizes with the least padding:
+    /// the square's side along each frame's long side, the other side
+    /// rounded up to a multiple of 32 (the network's coarsest stride). A
+    /// 960x540 camera in a 640 square gets 640x384: the same scale, 12 grey
+    /// rows above and below instead of 140, ~40% less work.
+    pub fn fitted_input(side: u32, frames: &[(u32, u32)]) -> (u32, u32) {
+        let up32 = |v: f64| ((v / 32.0).ceil() as u32 * 32).clamp(32, side.max(32));
+        frames
+            .iter()
+            .filter(|(w, h)| *w > 0 && *h > 0)
+            .map(|&(w, h)| {
+                let scale = f64::from(side) / f64::from(w.max(h));
+                (up32(f64::from(w) * scale), up32(f64::from(h) * scale))
+            })
+            .reduce(|a, b| (a.0.max(b.0), a.1.max(b.1)))
+            .unwrap_or((side, side))
+    }
+}
+
 impl From<&vigil_core::config::Detector> for DetectorConfig {
     /// Input size, thresholds and views from the site config's `[detector]`.
     fn from(d: &vigil_core::config::Detector) -> Self {
         Self {
-            input_size: d.input_size,
+            input: (d.input_size, d.input_size),
             confidence: d.confidence as f32,
             nms_iou: d.nms_iou as f32,
             views: Views::from(&d.views),
@@ -303,7 +325,18 @@ pub struct Detector {
     labels: Vec<String>,
     /// Model class id -> meaning; `None` for classes Vigil ignores.
     class_map: Vec<Option<DetectionClass>>,
+    /// The most images in one model run, when the model is batchable.
+    max_batch: usize,
+    /// Input buffers of views this detector prepared itself, kept for the
+    /// next frame: a fresh 4.9 MB buffer per frame costs its page faults
+    /// and zeroing again every time (about a millisecond on a 2-core box).
+    spare: Vec<Vec<f32>>,
+    /// Where several views are put back to back for one batched run.
+    batch_input: Vec<f32>,
 }
+
+/// Input buffers a detector keeps for reuse (one frame's views, or more).
+const SPARE_BUFFERS: usize = 8;
 
 /// Builds a frame's detector inputs (every configured view, letterboxed)
 /// without the model: `Send + Sync`, so a camera's own thread can prepare
@@ -326,6 +359,8 @@ struct PreparedView {
     map: ViewMap,
     letterbox: Letterbox,
     input: Vec<f32>,
+    /// Taken from the detector's spare buffers, so it goes back there.
+    spare: bool,
 }
 
 impl Preparer {
@@ -337,15 +372,31 @@ impl Preparer {
     /// The views of `image` in the order the detector merges them: the
     /// whole frame, its mirror, then the tiles.
     pub fn prepare(&self, image: &RgbImage) -> Prepared {
-        let size = self.config.input_size;
-        let s = size as usize;
-        let one = |img: &RgbImage, map: ViewMap| {
-            let mut input = vec![0.0f32; 3 * s * s];
+        self.prepare_into(image, &mut || None)
+    }
+
+    /// [`Preparer::prepare`], each view's buffer from `buffer` when it has
+    /// one (any length: it is resized), else newly allocated.
+    fn prepare_into(
+        &self,
+        image: &RgbImage,
+        buffer: &mut dyn FnMut() -> Option<Vec<f32>>,
+    ) -> Prepared {
+        let size = self.config.input;
+        let len = 3 * size.0 as usize * size.1 as usize;
+        let mut one = |img: &RgbImage, map: ViewMap| {
+            let (mut input, spare) = match buffer() {
+                Some(b) => (b, true),
+                None => (Vec::new(), false),
+            };
+            // Every value is written by the letterbox: no need to clear.
+            input.resize(len, 0.0);
             let letterbox = letterbox_into(img, size, &mut input);
             PreparedView {
                 map,
                 letterbox,
                 input,
+                spare,
             }
         };
         let views = self.config.views;
@@ -387,12 +438,12 @@ impl Detector {
             model: model.name().to_owned(),
             message,
         };
-        let s = i64::from(config.input_size);
+        let (iw, ih) = (i64::from(config.input.0), i64::from(config.input.1));
         match model.input_shape() {
-            [_, 3, h, w] if (*h == s || *h < 0) && (*w == s || *w < 0) => {}
+            [_, 3, h, w] if (*h == ih || *h < 0) && (*w == iw || *w < 0) => {}
             other => {
                 return Err(shape_err(format!(
-                    "a YOLO detector at input size {s} needs an input of shape [N, 3, {s}, {s}], the model takes {other:?}"
+                    "a YOLO detector with a {iw}x{ih} input needs an input of shape [N, 3, {ih}, {iw}], the model takes {other:?}"
                 )))
             }
         }
@@ -418,6 +469,10 @@ impl Detector {
             config,
             labels,
             class_map,
+            // As many as a call brings, unless capped.
+            max_batch: usize::MAX,
+            spare: Vec::new(),
+            batch_input: Vec::new(),
         })
     }
 
@@ -431,17 +486,19 @@ impl Detector {
 
     /// The model input for one image (letterboxed, planar RGB in [0, 1]).
     pub fn input_tensor(&self, image: &RgbImage) -> Vec<f32> {
-        let s = self.config.input_size as usize;
-        let mut input = vec![0.0f32; 3 * s * s];
-        letterbox_into(image, self.config.input_size, &mut input);
+        let (w, h) = self.config.input;
+        let mut input = vec![0.0f32; 3 * w as usize * h as usize];
+        letterbox_into(image, self.config.input, &mut input);
         input
     }
 
-    /// Runs the model alone on a prepared input and discards the output:
-    /// the floor that `vigil bench detect` compares the full path against.
-    pub fn infer_only(&mut self, input: Vec<f32>) -> Result<(), InferError> {
-        let s = self.config.input_size as usize;
-        self.model.run_f32(&[1, 3, s, s], input, |_| Ok(()))
+    /// Runs the model alone on prepared inputs (one or more letterboxed
+    /// images back to back, as one batch) and discards the output: the
+    /// floor that `vigil bench` compares the full path against.
+    pub fn infer_only(&mut self, input: &[f32]) -> Result<(), InferError> {
+        let (w, h) = (self.config.input.0 as usize, self.config.input.1 as usize);
+        let batch = (input.len() / (3 * w * h)).max(1);
+        self.model.run_f32(&[batch, 3, h, w], input, |_| Ok(()))
     }
 
     /// Every detection above the confidence threshold in one letterboxed
@@ -457,7 +514,7 @@ impl Detector {
     /// Detections of the configured classes only, from every configured
     /// view merged (see [`Views`]).
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<Detection>, InferError> {
-        let prepared = self.preparer().prepare(image);
+        let prepared = self.prepare(image);
         self.detect_prepared(prepared)
     }
 
@@ -466,6 +523,14 @@ impl Detector {
         Preparer {
             config: self.config,
         }
+    }
+
+    /// Prepares a frame here, in buffers the detector reuses from frame to
+    /// frame (what [`Detector::detect`] does before detecting).
+    pub fn prepare(&mut self, image: &RgbImage) -> Prepared {
+        let preparer = self.preparer();
+        let spare = &mut self.spare;
+        preparer.prepare_into(image, &mut || Some(spare.pop().unwrap_or_default()))
     }
 
     /// Detects in a frame another thread prepared with [`Detector::preparer`]
@@ -480,49 +545,123 @@ impl Detector {
         &mut self,
         prepared: Prepared,
     ) -> Result<Vec<RawDetection>, InferError> {
-        if prepared.config != self.config {
+        Ok(self
+            .detect_prepared_raw_batch(vec![prepared])?
+            .into_iter()
+            .next()
+            .unwrap_or_default())
+    }
+
+    /// Detects in several prepared frames (one per camera) at once: every
+    /// view of every frame goes through the model in runs of up to
+    /// [`Detector::max_batch`] images when the model has a dynamic batch
+    /// dimension, else one run each. Each frame gets exactly the boxes
+    /// [`Detector::detect_prepared`] gives it alone.
+    pub fn detect_prepared_batch(
+        &mut self,
+        frames: Vec<Prepared>,
+    ) -> Result<Vec<Vec<Detection>>, InferError> {
+        let raw = self.detect_prepared_raw_batch(frames)?;
+        Ok(raw.into_iter().map(|dets| self.classify(dets)).collect())
+    }
+
+    /// [`Detector::detect_prepared_batch`] in model classes.
+    pub fn detect_prepared_raw_batch(
+        &mut self,
+        frames: Vec<Prepared>,
+    ) -> Result<Vec<Vec<RawDetection>>, InferError> {
+        if let Some(other) = frames.iter().find(|p| p.config != self.config) {
             return Err(InferError::Shape {
                 model: self.model.name().to_owned(),
                 message: format!(
                     "a frame prepared for {:?} given to a detector with {:?}",
-                    prepared.config, self.config
+                    other.config, self.config
                 ),
             });
         }
-        let plain = prepared.views.len() == 1 && self.config.views.is_plain();
-        let maps: Vec<ViewMap> = prepared.views.iter().map(|v| v.map).collect();
-        let outputs = self.run_views(prepared.views)?;
-        Ok(if plain {
-            outputs.into_iter().next().unwrap_or_default()
-        } else {
-            let dets = maps
-                .into_iter()
-                .zip(outputs)
-                .flat_map(|(map, dets)| dets.into_iter().filter_map(move |d| map.to_frame(d)))
-                .collect();
-            let views = self.config.views;
-            let mut merged = merge_views(dets, views.merge, views.merge_iou);
-            merged.truncate(self.config.max_detections);
-            merged
-        })
+        let frame_count = frames.len();
+        // Which frame each view belongs to, and how its boxes map back.
+        let mut owners: Vec<(usize, ViewMap)> = Vec::new();
+        let mut views = Vec::new();
+        for (i, frame) in frames.into_iter().enumerate() {
+            for view in frame.views {
+                owners.push((i, view.map));
+                views.push(view);
+            }
+        }
+        let outputs = self.run_views(views)?;
+        let mut per_frame: Vec<Vec<RawDetection>> = vec![Vec::new(); frame_count];
+        if self.config.views.is_plain() {
+            for ((i, _), dets) in owners.into_iter().zip(outputs) {
+                per_frame[i] = dets;
+            }
+            return Ok(per_frame);
+        }
+        for ((i, map), dets) in owners.into_iter().zip(outputs) {
+            per_frame[i].extend(dets.into_iter().filter_map(|d| map.to_frame(d)));
+        }
+        let views = self.config.views;
+        let max = self.config.max_detections;
+        Ok(per_frame
+            .into_iter()
+            .map(|dets| {
+                let mut merged = merge_views(dets, views.merge, views.merge_iou);
+                merged.truncate(max);
+                merged
+            })
+            .collect())
     }
 
-    /// Runs prepared views: in one batch when the model allows it, else
-    /// one run each.
+    /// The most images one model run takes (1 when the model's batch size
+    /// is fixed).
+    pub fn max_batch(&self) -> usize {
+        if self.model.batchable() {
+            self.max_batch
+        } else {
+            1
+        }
+    }
+
+    /// Caps the images per model run (at least 1). Larger batches share the
+    /// per-run overhead but hold every image's activations at once.
+    pub fn with_max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// Runs prepared views in batches of up to [`Detector::max_batch`],
+    /// then keeps the buffers the detector lent for the next frame.
     fn run_views(
         &mut self,
         views: Vec<PreparedView>,
     ) -> Result<Vec<Vec<RawDetection>>, InferError> {
-        if !self.model.batchable() || views.len() == 1 {
-            let mut out = Vec::with_capacity(views.len());
-            for v in views {
-                out.extend(self.run_letterboxed(vec![v.letterbox], v.input)?);
+        let batch = self.max_batch();
+        let mut out = Vec::with_capacity(views.len());
+        let mut views = views.into_iter().peekable();
+        while views.peek().is_some() {
+            let chunk: Vec<PreparedView> = views.by_ref().take(batch).collect();
+            let boxes = chunk.iter().map(|v| v.letterbox).collect();
+            let result = match chunk.as_slice() {
+                [one] => self.run_letterboxed(boxes, &one.input),
+                _ => {
+                    let mut input = std::mem::take(&mut self.batch_input);
+                    input.clear();
+                    for v in &chunk {
+                        input.extend_from_slice(&v.input);
+                    }
+                    let result = self.run_letterboxed(boxes, &input);
+                    self.batch_input = input;
+                    result
+                }
+            };
+            for v in chunk {
+                if v.spare && self.spare.len() < SPARE_BUFFERS {
+                    self.spare.push(v.input);
+                }
             }
-            return Ok(out);
+            out.extend(result?);
         }
-        let boxes = views.iter().map(|v| v.letterbox).collect();
-        let input = views.into_iter().flat_map(|v| v.input).collect();
-        self.run_letterboxed(boxes, input)
+        Ok(out)
     }
 
     /// Model classes to road-user types; detections of unmapped classes go.
@@ -541,8 +680,7 @@ impl Detector {
     }
 
     /// Detects in several images (one per camera) through every configured
-    /// view, in one run when the model has a dynamic batch dimension, else
-    /// one run per image and view.
+    /// view, in runs of up to [`Detector::max_batch`] images.
     pub fn detect_batch(
         &mut self,
         images: &[&RgbImage],
@@ -557,55 +695,8 @@ impl Detector {
         &mut self,
         images: &[&RgbImage],
     ) -> Result<Vec<Vec<RawDetection>>, InferError> {
-        let views = self.config.views;
-        if views.is_plain() {
-            return self.detect_raw_batch(images);
-        }
-        // (image, how its boxes map back, index into `owned` or the image itself)
-        let mut plan: Vec<(usize, ViewMap, Option<usize>)> = Vec::new();
-        let mut owned: Vec<RgbImage> = Vec::new();
-        for (i, image) in images.iter().enumerate() {
-            plan.push((i, ViewMap::Whole, None));
-            if views.flip {
-                owned.push(mirrored(image));
-                plan.push((
-                    i,
-                    ViewMap::Mirror(image.width as f32),
-                    Some(owned.len() - 1),
-                ));
-            }
-            let Some(grid) = views.tiles else { continue };
-            for rect in grid.rects(image.width, image.height) {
-                let [x, y, w, h] = rect.map(i64::from);
-                if let Some(tile) = image.crop(x, y, w, h) {
-                    owned.push(tile);
-                    let map = ViewMap::Tile {
-                        rect,
-                        width: image.width,
-                        height: image.height,
-                    };
-                    plan.push((i, map, Some(owned.len() - 1)));
-                }
-            }
-        }
-        let inputs: Vec<&RgbImage> = plan
-            .iter()
-            .map(|(i, _, o)| o.and_then(|k| owned.get(k)).unwrap_or(images[*i]))
-            .collect();
-        let outputs = self.detect_raw_batch(&inputs)?;
-        let mut per_image: Vec<Vec<RawDetection>> = vec![Vec::new(); images.len()];
-        for ((i, map, _), dets) in plan.iter().zip(outputs) {
-            per_image[*i].extend(dets.into_iter().filter_map(|d| map.to_frame(d)));
-        }
-        let max = self.config.max_detections;
-        Ok(per_image
-            .into_iter()
-            .map(|dets| {
-                let mut merged = merge_views(dets, views.merge, views.merge_iou);
-                merged.truncate(max);
-                merged
-            })
-            .collect())
+        let frames = images.iter().map(|i| self.prepare(i)).collect();
+        self.detect_prepared_raw_batch(frames)
     }
 
     /// One letterboxed view of each image (no extra views), in model classes.
@@ -613,25 +704,19 @@ impl Detector {
         &mut self,
         images: &[&RgbImage],
     ) -> Result<Vec<Vec<RawDetection>>, InferError> {
-        if images.is_empty() {
-            return Ok(Vec::new());
+        let plain = Preparer {
+            config: DetectorConfig {
+                views: Views::default(),
+                ..self.config
+            },
+        };
+        let mut views = Vec::with_capacity(images.len());
+        for image in images {
+            let spare = &mut self.spare;
+            let frame = plain.prepare_into(image, &mut || Some(spare.pop().unwrap_or_default()));
+            views.extend(frame.views);
         }
-        if !self.model.batchable() && images.len() > 1 {
-            let mut out = Vec::with_capacity(images.len());
-            for image in images {
-                out.extend(self.detect_raw_batch(&[image])?);
-            }
-            return Ok(out);
-        }
-        let s = self.config.input_size as usize;
-        let per_image = 3 * s * s;
-        let mut input = vec![0.0f32; per_image * images.len()];
-        let boxes: Vec<Letterbox> = images
-            .iter()
-            .zip(input.chunks_mut(per_image))
-            .map(|(img, chunk)| letterbox_into(img, self.config.input_size, chunk))
-            .collect();
-        self.run_letterboxed(boxes, input)
+        self.run_views(views)
     }
 
     /// Runs `input` (one letterboxed image per box, back to back) and
@@ -639,10 +724,10 @@ impl Detector {
     fn run_letterboxed(
         &mut self,
         boxes: Vec<Letterbox>,
-        input: Vec<f32>,
+        input: &[f32],
     ) -> Result<Vec<Vec<RawDetection>>, InferError> {
-        let s = self.config.input_size as usize;
-        let shape = [boxes.len(), 3, s, s];
+        let (w, h) = (self.config.input.0 as usize, self.config.input.1 as usize);
+        let shape = [boxes.len(), 3, h, w];
         let config = self.config;
         let classes = self.labels.len();
         let name = self.model.name().to_owned();
@@ -687,16 +772,20 @@ pub fn decode(
     lb: &Letterbox,
     config: &DetectorConfig,
 ) -> Vec<RawDetection> {
-    // Class argmax row by row: the output is channel-major, so this walks memory in order.
+    // Class argmax row by row: the output is channel-major, so this walks
+    // memory in order. Selects instead of branches (and a 32-bit class
+    // beside the f32 score) let the compiler vectorise the 672,000
+    // comparisons of an 80-class, 8400-anchor output; a strictly greater
+    // score still wins, so ties keep the first class.
     let mut best = vec![f32::NEG_INFINITY; anchors];
-    let mut best_class = vec![0usize; anchors];
+    let mut best_class = vec![0u32; anchors];
     for c in 0..classes {
         let row = &out[(4 + c) * anchors..(5 + c) * anchors];
-        for (i, &v) in row.iter().enumerate() {
-            if v > best[i] {
-                best[i] = v;
-                best_class[i] = c;
-            }
+        let class = c as u32;
+        for ((b, bc), &v) in best.iter_mut().zip(best_class.iter_mut()).zip(row) {
+            let take = v > *b;
+            *b = if take { v } else { *b };
+            *bc = if take { class } else { *bc };
         }
     }
     let mut candidates: Vec<(usize, f32)> = best
@@ -737,7 +826,7 @@ pub fn decode(
             let (x1, y1) = lb.to_source(b.x1, b.y1);
             let (x2, y2) = lb.to_source(b.x2, b.y2);
             RawDetection {
-                class_id: best_class[i],
+                class_id: best_class[i] as usize,
                 score: best[i],
                 bbox: BBox { x1, y1, x2, y2 },
             }

@@ -15,6 +15,10 @@ pub enum InferError {
     Run { model: String, message: String },
     #[error("model {model}: cannot prune its output head: {message}")]
     Prune { model: String, message: String },
+    #[error("model {model}: cannot give it a dynamic batch: {message}")]
+    Batch { model: String, message: String },
+    #[error("model {model}: cannot change its input size: {message}")]
+    InputSize { model: String, message: String },
     #[error("model {model}: cannot quantise: {message}")]
     Quantize { model: String, message: String },
     #[error(transparent)]

@@ -12,10 +12,12 @@ use vigil_core::image::RgbImage;
 
 use crate::resample::axis_taps;
 
-/// Where the image sits inside the square input.
+/// Where the image sits inside the network input.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Letterbox {
-    pub size: u32,
+    /// The network input, width by height (square unless the detector was
+    /// given a rectangular one, see [`crate::yolo_input`]).
+    pub input: (u32, u32),
     pub scale: f64,
     pub new_w: u32,
     pub new_h: u32,
@@ -26,22 +28,19 @@ pub struct Letterbox {
 }
 
 impl Letterbox {
-    pub fn new(src_w: u32, src_h: u32, size: u32) -> Self {
-        let (w, h, s) = (
-            f64::from(src_w.max(1)),
-            f64::from(src_h.max(1)),
-            f64::from(size),
-        );
-        let scale = (s / w).min(s / h);
-        let new_w = ((w * scale + 0.5).floor() as u32).clamp(1, size);
-        let new_h = ((h * scale + 0.5).floor() as u32).clamp(1, size);
+    /// Fits a `src_w x src_h` image into an input of `width x height`.
+    pub fn new(src_w: u32, src_h: u32, (width, height): (u32, u32)) -> Self {
+        let (w, h) = (f64::from(src_w.max(1)), f64::from(src_h.max(1)));
+        let scale = (f64::from(width) / w).min(f64::from(height) / h);
+        let new_w = ((w * scale + 0.5).floor() as u32).clamp(1, width.max(1));
+        let new_h = ((h * scale + 0.5).floor() as u32).clamp(1, height.max(1));
         Self {
-            size,
+            input: (width, height),
             scale,
             new_w,
             new_h,
-            pad_x: (size - new_w) / 2,
-            pad_y: (size - new_h) / 2,
+            pad_x: (width.max(1) - new_w) / 2,
+            pad_y: (height.max(1) - new_h) / 2,
             src_w,
             src_h,
         }
@@ -59,31 +58,55 @@ impl Letterbox {
 }
 
 /// Writes the letterboxed image as planar RGB f32 in [0, 1] into `out`
-/// (3 * size * size values), returning the geometry.
-pub fn letterbox_into(image: &RgbImage, size: u32, out: &mut [f32]) -> Letterbox {
-    let lb = Letterbox::new(image.width, image.height, size);
-    let plane = size as usize * size as usize;
-    out[..3 * plane].fill(114.0 / 255.0);
+/// (3 * width * height values for an `input` of `(width, height)`),
+/// returning the geometry.
+pub fn letterbox_into(image: &RgbImage, input: (u32, u32), out: &mut [f32]) -> Letterbox {
+    let lb = Letterbox::new(image.width, image.height, input);
+    let s = input.0 as usize;
+    let plane = s * input.1 as usize;
+    let grey = 114.0 / 255.0;
     if image.width == 0 || image.height == 0 {
+        out[..3 * plane].fill(grey);
         return lb;
     }
-    let xs = axis_taps(image.width, lb.new_w);
+    let (new_w, new_h) = (lb.new_w as usize, lb.new_h as usize);
+    let (pad_x, pad_y) = (lb.pad_x as usize, lb.pad_y as usize);
+    // Grey only where the image does not go: bars above and below, and
+    // beside it on each of its rows.
+    for p in out[..3 * plane].chunks_exact_mut(plane) {
+        p[..pad_y * s].fill(grey);
+        p[(pad_y + new_h) * s..].fill(grey);
+        for row in p[pad_y * s..(pad_y + new_h) * s].chunks_exact_mut(s) {
+            row[..pad_x].fill(grey);
+            row[pad_x + new_w..].fill(grey);
+        }
+    }
+    // Byte offsets of each output column's two source pixels, and the
+    // weight of the second.
+    let xs: Vec<(usize, usize, f32)> = axis_taps(image.width, lb.new_w)
+        .into_iter()
+        .map(|(x0, x1, fx)| (x0 * 3, x1 * 3, fx))
+        .collect();
     let ys = axis_taps(image.height, lb.new_h);
     let stride = image.width as usize * 3;
-    let new_w = lb.new_w as usize;
-    // Separable: each source row is resized horizontally once and reused by
-    // the output rows that need it. The blend below evaluates exactly the
-    // bilinear expression of the spec, so the result is bit-identical.
+    // Separable: each source row is resized horizontally once, into planar
+    // R, G, B runs, and reused by the output rows that need it; the
+    // vertical blend then reads and writes contiguous runs. Every value is
+    // still exactly the bilinear expression of the spec, evaluated in the
+    // same order, so the result is bit-identical.
     let mut rows: [(usize, Vec<f32>); 2] = [
         (usize::MAX, vec![0.0; new_w * 3]),
         (usize::MAX, vec![0.0; new_w * 3]),
     ];
-    let horizontal = |src_row: usize, out_row: &mut Vec<f32>| {
+    let horizontal = |src_row: usize, out_row: &mut [f32]| {
         let row = &image.data[src_row * stride..(src_row + 1) * stride];
-        for (o, &(x0, x1, fx)) in out_row.chunks_exact_mut(3).zip(&xs) {
-            for c in 0..3 {
-                o[c] = (1.0 - fx) * f32::from(row[x0 * 3 + c]) + fx * f32::from(row[x1 * 3 + c]);
-            }
+        let (r, gb) = out_row.split_at_mut(new_w);
+        let (g, b) = gb.split_at_mut(new_w);
+        for ((&(x0, x1, fx), (r, g)), b) in xs.iter().zip(r.iter_mut().zip(g)).zip(b) {
+            let (p0, p1) = (&row[x0..x0 + 3], &row[x1..x1 + 3]);
+            *r = (1.0 - fx) * f32::from(p0[0]) + fx * f32::from(p1[0]);
+            *g = (1.0 - fx) * f32::from(p0[1]) + fx * f32::from(p1[1]);
+            *b = (1.0 - fx) * f32::from(p0[2]) + fx * f32::from(p1[2]);
         }
     };
     for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
@@ -107,11 +130,15 @@ pub fn letterbox_into(image: &RgbImage, size: u32, out: &mut [f32]) -> Letterbox
             rows[1].0 = y1;
         }
         let (top, bottom) = (&rows[0].1, &rows[1].1);
-        let dst_row = (oy + lb.pad_y as usize) * size as usize + lb.pad_x as usize;
+        let dst_row = (oy + pad_y) * s + pad_x;
         for c in 0..3 {
             let dst = &mut out[c * plane + dst_row..c * plane + dst_row + new_w];
-            for (x, d) in dst.iter_mut().enumerate() {
-                *d = ((1.0 - fy) * top[x * 3 + c] + fy * bottom[x * 3 + c]) / 255.0;
+            let (t, b) = (
+                &top[c * new_w..(c + 1) * new_w],
+                &bottom[c * new_w..(c + 1) * new_w],
+            );
+            for ((d, &t), &b) in dst.iter_mut().zip(t).zip(b) {
+                *d = ((1.0 - fy) * t + fy * b) / 255.0;
             }
         }
     }
@@ -124,11 +151,11 @@ mod tests {
 
     #[test]
     fn a_wide_frame_is_centred_vertically_with_grey_bars() {
-        let lb = Letterbox::new(960, 540, 640);
+        let lb = Letterbox::new(960, 540, (640, 640));
         assert_eq!((lb.new_w, lb.new_h, lb.pad_x, lb.pad_y), (640, 360, 0, 140));
         let img = RgbImage::from_raw(960, 540, vec![200; 960 * 540 * 3]).expect("image");
         let mut out = vec![0.0; 3 * 640 * 640];
-        letterbox_into(&img, 640, &mut out);
+        letterbox_into(&img, (640, 640), &mut out);
         assert!((out[0] - 114.0 / 255.0).abs() < 1e-6, "top bar is grey");
         assert!(
             (out[320 * 640 + 320] - 200.0 / 255.0).abs() < 1e-6,
@@ -146,7 +173,7 @@ mod tests {
             .collect();
         let img = RgbImage::from_raw(4, 4, data).expect("image");
         let mut out = vec![0.0; 3 * 64 * 64];
-        letterbox_into(&img, 64, &mut out);
+        letterbox_into(&img, (64, 64), &mut out);
         let column: Vec<f32> = (0..64).map(|y| out[y * 64 + 10] * 255.0).collect();
         assert!(
             (column[0] - 10.0).abs() < 1e-3 && (column[63] - 220.0).abs() < 1e-3,
@@ -158,9 +185,61 @@ mod tests {
         );
     }
 
+    /// The spec evaluated per output value, with no reuse.
+    fn reference(image: &RgbImage, (w, h): (u32, u32)) -> Vec<f32> {
+        let lb = Letterbox::new(image.width, image.height, (w, h));
+        let s = w as usize;
+        let plane = s * h as usize;
+        let mut out = vec![114.0 / 255.0; 3 * plane];
+        let xs = axis_taps(image.width, lb.new_w);
+        let ys = axis_taps(image.height, lb.new_h);
+        let row = image.width as usize * 3;
+        for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
+            for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
+                for c in 0..3 {
+                    let p = |y: usize, x: usize| f32::from(image.data[y * row + x * 3 + c]);
+                    let top = (1.0 - fx) * p(y0, x0) + fx * p(y0, x1);
+                    let bottom = (1.0 - fx) * p(y1, x0) + fx * p(y1, x1);
+                    let at = c * plane + (oy + lb.pad_y as usize) * s + ox + lb.pad_x as usize;
+                    out[at] = ((1.0 - fy) * top + fy * bottom) / 255.0;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn wide_tall_and_tiny_images_match_the_spec_bit_for_bit() {
+        for (w, h, input) in [
+            (37u32, 11u32, (64u32, 64u32)),
+            (11, 37, (64, 64)),
+            (960, 540, (320, 320)),
+            (960, 540, (640, 384)),
+            (540, 960, (384, 640)),
+            (1, 1, (32, 32)),
+            (64, 64, (64, 64)),
+            (64, 64, (96, 64)),
+        ] {
+            let data: Vec<u8> = (0..w * h * 3).map(|i| (i * 97 % 251) as u8).collect();
+            let image = RgbImage::from_raw(w, h, data).expect("image");
+            // Stale values in the buffer must all be overwritten.
+            let mut out = vec![-7.0; 3 * (input.0 * input.1) as usize];
+            letterbox_into(&image, input, &mut out);
+            let want = reference(&image, input);
+            let same = out
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{w}x{h} into {input:?}");
+        }
+        // A 16:9 frame in a 640x384 input: 12 rows of grey above and below.
+        let lb = Letterbox::new(960, 540, (640, 384));
+        assert_eq!((lb.new_w, lb.new_h, lb.pad_x, lb.pad_y), (640, 360, 0, 12));
+    }
+
     #[test]
     fn points_map_back_to_source_pixels() {
-        let lb = Letterbox::new(960, 540, 640);
+        let lb = Letterbox::new(960, 540, (640, 640));
         let (x, y) = lb.to_source(320.0, 320.0);
         assert!((x - 480.0).abs() < 1e-3 && (y - 270.0).abs() < 1e-3);
         assert_eq!(

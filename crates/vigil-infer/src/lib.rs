@@ -5,6 +5,7 @@
 //! arrive here with the inference work; the crate never knows about tracks
 //! or rules.
 
+pub mod batch_dim;
 pub mod ctc_head;
 pub mod detector;
 mod error;
@@ -20,7 +21,9 @@ mod resample;
 pub mod riders;
 pub mod runtime;
 pub mod store;
+mod tensor_data;
 pub mod text_detector;
+pub mod yolo_input;
 
 pub use error::InferError;
 pub use manifest::{Artifact, Manifest, ManifestError, ModelEntry};

@@ -3,10 +3,24 @@
 use std::path::Path;
 
 use ort::session::Session;
-use ort::value::{Tensor, ValueType};
+use ort::value::{TensorRef, ValueType};
 
+use prost::Message;
+
+use crate::batch_dim::make_batch_dynamic;
 use crate::runtime::{Provider, Runtime, SessionOptions};
+use crate::yolo_input::set_input_size;
 use crate::InferError;
+
+/// How [`OnnxModel::open_detector`] changes a detector's graph before its
+/// session is made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DetectorShape {
+    /// Give a batch fixed at 1 a dynamic size.
+    pub dynamic_batch: bool,
+    /// Set the input to `(width, height)` instead of the export's square.
+    pub input: Option<(u32, u32)>,
+}
 
 /// An ONNX session plus what its first input expects.
 pub struct OnnxModel {
@@ -41,6 +55,39 @@ impl OnnxModel {
     ) -> Result<Self, InferError> {
         let (session, provider) = runtime.session_from_memory(path, bytes, options)?;
         Self::wrap(session, provider, name)
+    }
+
+    /// Opens a YOLOv8-format detector at `path` with its graph changed in
+    /// memory as `shape` asks: a dynamic batch dimension (see
+    /// [`crate::batch_dim`]) and/or another input size (see
+    /// [`crate::yolo_input`]). An edit the graph cannot take safely is an
+    /// [`InferError::Batch`] or [`InferError::InputSize`]; the caller can
+    /// open the file as it is instead.
+    pub fn open_detector(
+        runtime: &Runtime,
+        name: &str,
+        path: &Path,
+        options: SessionOptions,
+        shape: DetectorShape,
+    ) -> Result<Self, InferError> {
+        if shape == DetectorShape::default() {
+            return Self::open(runtime, name, path, options);
+        }
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => InferError::ModelMissing(path.to_owned()),
+            _ => InferError::Load {
+                model: path.to_owned(),
+                message: e.to_string(),
+            },
+        })?;
+        let mut proto = crate::ctc_head::decode(&bytes, name)?;
+        if let Some(input) = shape.input {
+            set_input_size(&mut proto, name, input)?;
+        }
+        if shape.dynamic_batch {
+            make_batch_dynamic(&mut proto, name)?;
+        }
+        Self::from_memory(runtime, name, path, &proto.encode_to_vec(), options)
     }
 
     fn wrap(session: Session, provider: Provider, name: &str) -> Result<Self, InferError> {
@@ -118,7 +165,7 @@ impl OnnxModel {
     pub(crate) fn run_f32<R>(
         &mut self,
         shape: &[usize],
-        data: Vec<f32>,
+        data: &[f32],
         read: impl FnOnce(&[(Vec<i64>, &[f32])]) -> Result<R, InferError>,
     ) -> Result<R, InferError> {
         self.check_shape(shape)?;
@@ -126,7 +173,9 @@ impl OnnxModel {
             model: self.name.clone(),
             message: e.to_string(),
         };
-        let tensor = Tensor::from_array((shape.to_vec(), data)).map_err(run_err)?;
+        // A view: ONNX Runtime reads the caller's buffer, which the caller
+        // can then reuse (no copy, no fresh allocation per run).
+        let tensor = TensorRef::from_array_view((shape.to_vec(), data)).map_err(run_err)?;
         let model = self.name.clone();
         let outputs = self
             .session

@@ -235,7 +235,7 @@ impl TextRecogniser {
         let classes_expected = self.symbols.len();
         let name = self.model.name().to_owned();
         let n = lines.len();
-        self.model.run_f32(&shape, input, |outputs| {
+        self.model.run_f32(&shape, &input, |outputs| {
             let (out_shape, data) = outputs.first().ok_or_else(|| InferError::Run {
                 model: name.clone(),
                 message: "no output".into(),
@@ -361,7 +361,7 @@ impl RecogniserCalibrator {
         self.ranges.add(&input_name, &input);
         let tensors = &self.tensors;
         let ranges = &mut self.ranges;
-        self.model.run_f32(&shape, input, |outputs| {
+        self.model.run_f32(&shape, &input, |outputs| {
             for (i, name) in tensors {
                 if let Some((_, data)) = outputs.get(*i) {
                     ranges.add(name, data);

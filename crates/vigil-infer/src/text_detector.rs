@@ -73,7 +73,7 @@ impl TextDetector {
             image.height as f32 / h as f32,
         );
         let name = self.model.name().to_owned();
-        self.model.run_f32(&[1, 3, h, w], input, |outputs| {
+        self.model.run_f32(&[1, 3, h, w], &input, |outputs| {
             let (shape, map) = outputs.first().ok_or_else(|| InferError::Run {
                 model: name.clone(),
                 message: "no output".into(),

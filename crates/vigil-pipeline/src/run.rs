@@ -20,16 +20,18 @@ use vigil_core::config::{SiteConfig, VisionSignal};
 use vigil_core::detection::Detection;
 use vigil_core::image::RgbImage;
 use vigil_core::time::UnixMicros;
-use vigil_infer::detector::{Detector, DetectorConfig, Prepared, Preparer};
+use vigil_infer::detector::{Detector, Prepared, Preparer};
 use vigil_infer::lights::{heads, LampClassifier, LampState};
 use vigil_infer::riders::associate_riders;
 use vigil_infer::InferError;
 use vigil_rules::{
-    ApproachError, ApproachRules, ControllerListener, CountsConfig, LiveSignal, Phase, SignalError,
+    ApproachError, ApproachRules, ControllerListener, CountsConfig, LiveSignal, Phase,
+    PhaseTimeline, SignalError,
 };
 use vigil_track::TrackerConfig;
 use vigil_video::{
-    CameraIngest, FramePrep, IngestConfig, IngestEvent, PreparedInput, SourceSpec, VideoError,
+    CameraIngest, Frame, FramePrep, IngestConfig, IngestEvent, PreparedInput, SourceSpec,
+    VideoError,
 };
 
 use crate::analysis::{CameraAnalysis, FrameAnalysis};
@@ -137,8 +139,9 @@ pub struct RunOptions {
     /// overlapping with detection of earlier frames. Worth it when the
     /// detector does not use the CPU itself (a GPU): on a CPU-bound box it
     /// only moves work between busy cores and holds a 4.9 MB input per
-    /// queued frame.
-    pub prepare_ahead: bool,
+    /// queued frame. The preparer must be the detector's own
+    /// ([`Detector::preparer`]), whose input may be fitted to the frames.
+    pub prepare_ahead: Option<Preparer>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -170,7 +173,12 @@ impl StageTime {
 
 /// Adds a stage's time to the report and to the latency histogram.
 fn record_stage(report: &mut RunReport, metrics: Option<&Metrics>, stage: &str, since: Instant) {
-    let seconds = since.elapsed().as_secs_f64();
+    record_seconds(report, metrics, stage, since.elapsed().as_secs_f64());
+}
+
+/// Adds one frame's share of a stage's time (a batch's time divided by its
+/// frames, once per frame).
+fn record_seconds(report: &mut RunReport, metrics: Option<&Metrics>, stage: &str, seconds: f64) {
     report
         .stages
         .entry(stage.to_owned())
@@ -310,10 +318,9 @@ impl SiteRun {
             let rate = RateState::new(options.detection, camera.fps);
             let prepare_all = options
                 .prepare_ahead
-                .then(|| Arc::new(AtomicBool::new(rate.every() == 1)));
-            let prep: Option<FramePrep> = prepare_all.as_ref().map(|all| {
-                let all = Arc::clone(all);
-                let preparer = Preparer::new(DetectorConfig::from(&config.detector));
+                .map(|p| (p, Arc::new(AtomicBool::new(rate.every() == 1))));
+            let prep: Option<FramePrep> = prepare_all.as_ref().map(|(preparer, all)| {
+                let (all, preparer) = (Arc::clone(all), *preparer);
                 let prep: FramePrep = Arc::new(move |rgb: &RgbImage| {
                     all.load(Ordering::Relaxed)
                         .then(|| PreparedInput(Arc::new(preparer.prepare(rgb))))
@@ -364,7 +371,7 @@ impl SiteRun {
                 fps_window: None,
                 rate,
                 skipped: 0,
-                prepare_all,
+                prepare_all: prepare_all.map(|(_, all)| all),
             });
         }
         Ok(Self {
@@ -498,6 +505,9 @@ impl SiteRun {
         while !stop.load(Ordering::Relaxed) && self.cameras.iter().any(|c| c.done.is_none()) {
             self.drain_controllers(&mut report);
             let mut served = false;
+            // At most one frame per camera: a camera's frames stay in order.
+            let mut batch: Vec<Frame> = Vec::new();
+            let mut cameras_in_batch: Vec<usize> = Vec::new();
             for i in 0..self.cameras.len() {
                 if self.cameras[i].done.is_some() {
                     continue;
@@ -538,9 +548,9 @@ impl SiteRun {
                     }
                 };
                 served = true;
-                let Some(rgb) = frame.rgb.as_deref() else {
+                if frame.rgb.is_none() {
                     continue;
-                };
+                }
                 let t = frame.meta.time_us;
                 if !self.take_frame(i) {
                     // Not analysed at this detection rate; the post-roll of
@@ -555,50 +565,30 @@ impl SiteRun {
                     self.poll_evidence(i, t, false, &mut report);
                     continue;
                 }
-                let prepared = frame
-                    .prepared
-                    .and_then(|p| p.0.downcast::<Prepared>().ok())
-                    .and_then(|p| Arc::try_unwrap(p).ok());
-                self.analyse(
-                    i,
-                    t,
-                    (rgb, prepared),
+                batch.push(frame);
+                cameras_in_batch.push(i);
+                if batch.len() >= detector.max_batch() {
+                    total_frames += self.analyse_batch(
+                        (&cameras_in_batch, std::mem::take(&mut batch)),
+                        detector,
+                        plates.as_deref_mut(),
+                        sink,
+                        (options, &mut report),
+                        on_frame,
+                    )?;
+                    cameras_in_batch.clear();
+                }
+            }
+            if !batch.is_empty() {
+                total_frames += self.analyse_batch(
+                    (&cameras_in_batch, std::mem::take(&mut batch)),
                     detector,
                     plates.as_deref_mut(),
                     sink,
-                    &mut report,
+                    (options, &mut report),
                     on_frame,
                 )?;
-                total_frames += 1;
-                let stage = Instant::now();
-                self.poll_evidence(i, t, false, &mut report);
-                if self.evidence.is_some() {
-                    record_stage(&mut report, self.metrics.as_deref(), "evidence", stage);
-                }
-                let cam = &mut self.cameras[i];
-                cam.frames += 1;
-                if let Some(m) = &self.metrics {
-                    let label = Metrics::camera(cam.analysis.camera());
-                    m.frames.get_or_create(&label).inc();
-                    m.queue_depth
-                        .get_or_create(&label)
-                        .set(cam.ingest.frames().len() as i64);
-                    m.frames_dropped
-                        .get_or_create(&label)
-                        .set(cam.ingest.stats().frames_dropped as i64);
-                    let window = cam.fps_window.get_or_insert((Instant::now(), 0));
-                    window.1 += 1;
-                    let elapsed = window.0.elapsed().as_secs_f64();
-                    if elapsed >= 2.0 {
-                        m.camera_fps
-                            .get_or_create(&label)
-                            .set(window.1 as f64 / elapsed);
-                        cam.fps_window = Some((Instant::now(), 0));
-                    }
-                }
-                if options.max_frames.is_some_and(|m| cam.frames >= m) {
-                    cam.done = Some(format!("stopped after {} frames", cam.frames));
-                }
+                cameras_in_batch.clear();
             }
             if !served {
                 std::thread::sleep(Duration::from_millis(5));
@@ -631,18 +621,99 @@ impl SiteRun {
         Ok(report)
     }
 
+    /// Analyses frames of different cameras (`cameras[k]` sent `frames[k]`),
+    /// their detections made in one batch (see [`Detector::max_batch`]);
+    /// returns how many were analysed. Signal timelines are read per frame
+    /// before detection, in arrival order, as they would be one by one.
     #[allow(clippy::too_many_arguments)]
-    fn analyse(
+    fn analyse_batch(
         &mut self,
-        i: usize,
-        t: UnixMicros,
-        (rgb, prepared): (&RgbImage, Option<Prepared>),
+        (cameras, frames): (&[usize], Vec<Frame>),
         detector: &mut Detector,
         mut plates: Option<&mut PlateStage>,
         sink: &mut dyn RecordSink,
-        report: &mut RunReport,
+        (options, report): (&RunOptions, &mut RunReport),
         on_frame: &mut dyn FnMut(&str, &RgbImage, &FrameAnalysis),
-    ) -> Result<(), PipelineError> {
+    ) -> Result<usize, PipelineError> {
+        let mut timelines = Vec::with_capacity(frames.len());
+        let mut images = Vec::with_capacity(frames.len());
+        let mut prepared = Vec::with_capacity(frames.len());
+        for (&i, frame) in cameras.iter().zip(frames) {
+            let Some(rgb) = frame.rgb else { continue };
+            timelines.push(self.signal_timelines(i, frame.meta.time_us, &rgb, report)?);
+            prepared.push(
+                frame
+                    .prepared
+                    .and_then(|p| p.0.downcast::<Prepared>().ok())
+                    .and_then(|p| Arc::try_unwrap(p).ok()),
+            );
+            images.push((i, frame.meta.time_us, rgb));
+        }
+        let stage = Instant::now();
+        let inputs: Vec<Prepared> = prepared
+            .into_iter()
+            .zip(&images)
+            .map(|(p, (_, _, rgb))| p.unwrap_or_else(|| detector.prepare(rgb)))
+            .collect();
+        let found = detector.detect_prepared_batch(inputs)?;
+        let share = stage.elapsed().as_secs_f64() / images.len().max(1) as f64;
+        let analysed = images.len();
+        for (((i, t, rgb), found), timelines) in images.into_iter().zip(found).zip(timelines) {
+            let stage = Instant::now();
+            let detections: Vec<Detection> = associate_riders(&found, true);
+            let pairing = stage.elapsed().as_secs_f64();
+            record_seconds(report, self.metrics.as_deref(), "detect", share + pairing);
+            self.analyse(
+                (i, t, &rgb),
+                &detections,
+                timelines,
+                plates.as_deref_mut(),
+                sink,
+                report,
+                on_frame,
+            )?;
+            let stage = Instant::now();
+            self.poll_evidence(i, t, false, report);
+            if self.evidence.is_some() {
+                record_stage(report, self.metrics.as_deref(), "evidence", stage);
+            }
+            let cam = &mut self.cameras[i];
+            cam.frames += 1;
+            if let Some(m) = &self.metrics {
+                let label = Metrics::camera(cam.analysis.camera());
+                m.frames.get_or_create(&label).inc();
+                m.queue_depth
+                    .get_or_create(&label)
+                    .set(cam.ingest.frames().len() as i64);
+                m.frames_dropped
+                    .get_or_create(&label)
+                    .set(cam.ingest.stats().frames_dropped as i64);
+                let window = cam.fps_window.get_or_insert((Instant::now(), 0));
+                window.1 += 1;
+                let elapsed = window.0.elapsed().as_secs_f64();
+                if elapsed >= 2.0 {
+                    m.camera_fps
+                        .get_or_create(&label)
+                        .set(window.1 as f64 / elapsed);
+                    cam.fps_window = Some((Instant::now(), 0));
+                }
+            }
+            if options.max_frames.is_some_and(|m| cam.frames >= m) {
+                cam.done = Some(format!("stopped after {} frames", cam.frames));
+            }
+        }
+        Ok(analysed)
+    }
+
+    /// Feeds the lamp ROIs of camera `i` to their signals, then reads the
+    /// timelines of the signals its approaches follow at `t`.
+    fn signal_timelines(
+        &mut self,
+        i: usize,
+        t: UnixMicros,
+        rgb: &RgbImage,
+        report: &mut RunReport,
+    ) -> Result<BTreeMap<String, PhaseTimeline>, PipelineError> {
         let stage = Instant::now();
         for (signal, roi) in &self.cameras[i].vision {
             let reading = heads::read_roi(&self.lamps, rgb, *roi);
@@ -663,16 +734,25 @@ impl SiteRun {
                 timelines.insert(id, timeline);
             }
         }
-        let stage = Instant::now();
-        let found = match prepared {
-            Some(p) => detector.detect_prepared(p)?,
-            None => detector.detect(rgb)?,
-        };
-        let detections: Vec<Detection> = associate_riders(&found, true);
-        record_stage(report, self.metrics.as_deref(), "detect", stage);
+        Ok(timelines)
+    }
+
+    /// Tracks, applies the rules, reads plates and queues evidence for one
+    /// frame of camera `i` with its detections.
+    #[allow(clippy::too_many_arguments)]
+    fn analyse(
+        &mut self,
+        (i, t, rgb): (usize, UnixMicros, &RgbImage),
+        detections: &[Detection],
+        timelines: BTreeMap<String, PhaseTimeline>,
+        mut plates: Option<&mut PlateStage>,
+        sink: &mut dyn RecordSink,
+        report: &mut RunReport,
+        on_frame: &mut dyn FnMut(&str, &RgbImage, &FrameAnalysis),
+    ) -> Result<(), PipelineError> {
         let stage = Instant::now();
         let cam = &mut self.cameras[i];
-        let mut out = cam.analysis.process(t, &detections, &timelines);
+        let mut out = cam.analysis.process(t, detections, &timelines);
         cam.crops.update(rgb, &out.tracks);
         record_stage(report, self.metrics.as_deref(), "track_rules", stage);
         for e in &mut out.events {

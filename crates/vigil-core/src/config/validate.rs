@@ -553,6 +553,12 @@ impl Checker<'_> {
                 self.report(path.key(key), format!("{value} must lie in (0, 1]"));
             }
         }
+        if let Some(n) = d.max_batch.filter(|n| !(1..=64).contains(n)) {
+            self.report(
+                path.key("max_batch"),
+                format!("{n} images per run must lie in 1..=64"),
+            );
+        }
         if d.input_size == 0 || !d.input_size.is_multiple_of(32) {
             self.report(
                 path.key("input_size"),

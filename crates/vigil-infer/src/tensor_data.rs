@@ -1,0 +1,48 @@
+//! Reading and writing the values of small ONNX constant tensors (shapes,
+//! anchor grids) for the in-memory model edits.
+
+use crate::onnx_proto::{tensor_proto, TensorProto};
+
+/// A float tensor's values, from `raw_data` (little-endian) or
+/// `float_data`; `None` for another data type.
+pub(crate) fn floats(t: &TensorProto) -> Option<Vec<f32>> {
+    if t.data_type != Some(tensor_proto::DataType::Float as i32) {
+        return None;
+    }
+    match &t.raw_data {
+        Some(raw) if !raw.is_empty() => Some(
+            raw.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        _ => Some(t.float_data.clone()),
+    }
+}
+
+/// Replaces a float tensor's shape and values (as `raw_data`).
+pub(crate) fn set_floats(t: &mut TensorProto, dims: &[i64], values: &[f32]) {
+    t.dims = dims.to_vec();
+    t.float_data.clear();
+    t.raw_data = Some(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+}
+
+/// An int64 tensor's values; `None` for another data type.
+pub(crate) fn int64s(t: &TensorProto) -> Option<Vec<i64>> {
+    if t.data_type != Some(tensor_proto::DataType::Int64 as i32) {
+        return None;
+    }
+    match &t.raw_data {
+        Some(raw) if !raw.is_empty() => Some(
+            raw.chunks_exact(8)
+                .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                .collect(),
+        ),
+        _ => Some(t.int64_data.clone()),
+    }
+}
+
+/// Replaces an int64 tensor's values, keeping its shape.
+pub(crate) fn set_int64s(t: &mut TensorProto, values: &[i64]) {
+    t.int64_data.clear();
+    t.raw_data = Some(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+}
