@@ -41,23 +41,7 @@ fn detector() -> Detector {
 }
 
 fn detector_with(config: DetectorConfig) -> Detector {
-    let manifest = Manifest::load(&root().join("models/manifest.toml")).expect("manifest");
-    let models = root().join("models");
-    vigil_infer::store::require(&manifest, &models, &["onnxruntime", "yolov8n-coco"])
-        .expect("models fetched (./dev.sh test fetches them)");
-    let runtime = Runtime::load(&models.join(&manifest.runtime.file)).expect("ONNX Runtime");
-    let entry = manifest.model("yolov8n-coco").expect("yolov8n in manifest");
-    let model = OnnxModel::open(
-        runtime,
-        "yolov8n-coco",
-        &models.join(&entry.file),
-        SessionOptions {
-            threads: 2,
-            ..SessionOptions::default()
-        },
-    )
-    .expect("open model");
-    Detector::new(model, entry.labels.clone(), &BTreeMap::new(), config).expect("detector")
+    edited_detector(DetectorShape::default(), config, usize::MAX)
 }
 
 fn mirror(img: &RgbImage) -> RgbImage {
@@ -230,6 +214,8 @@ fn a_batch_gives_the_same_detections_as_single_runs() {
 fn edited_detector(shape: DetectorShape, config: DetectorConfig, max_batch: usize) -> Detector {
     let manifest = Manifest::load(&root().join("models/manifest.toml")).expect("manifest");
     let models = root().join("models");
+    vigil_infer::store::require(&manifest, &models, &["onnxruntime", "yolov8n-coco"])
+        .expect("models fetched (./dev.sh test fetches them)");
     let runtime = Runtime::load(&models.join(&manifest.runtime.file)).expect("ONNX Runtime");
     let entry = manifest.model("yolov8n-coco").expect("yolov8n in manifest");
     let model = OnnxModel::open_detector(

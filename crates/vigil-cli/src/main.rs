@@ -9,6 +9,7 @@ mod bench_pipeline;
 mod calibrate_cmd;
 mod case_cmd;
 mod config_cmd;
+mod edge_io;
 mod eval_cmd;
 mod eval_detect;
 mod eval_violations;

@@ -74,18 +74,19 @@ impl Models {
 
     /// Opens a model by manifest name after checking its SHA-256.
     pub fn open(&self, name: &str, options: SessionOptions) -> anyhow::Result<OnnxModel> {
+        let path = self.verified_file(name)?;
+        Ok(OnnxModel::open(self.runtime, name, &path, options)?)
+    }
+
+    /// The file of a manifest model, its SHA-256 checked.
+    fn verified_file(&self, name: &str) -> anyhow::Result<PathBuf> {
         let entry = self
             .manifest
             .model(name)
             .with_context(|| format!("no model {name:?} in {}", self.paths.manifest.display()))?;
         let dir = self.paths.models_dir();
         store::require(&self.manifest, &dir, &[name])?;
-        Ok(OnnxModel::open(
-            self.runtime,
-            name,
-            &dir.join(&entry.file),
-            options,
-        )?)
+        Ok(dir.join(&entry.file))
     }
 
     /// A detector model changed in memory as `shape` asks (a dynamic batch
@@ -98,13 +99,7 @@ impl Models {
         options: SessionOptions,
         mut shape: DetectorShape,
     ) -> anyhow::Result<(OnnxModel, DetectorShape)> {
-        let entry = self
-            .manifest
-            .model(name)
-            .with_context(|| format!("no model {name:?} in {}", self.paths.manifest.display()))?;
-        let dir = self.paths.models_dir();
-        store::require(&self.manifest, &dir, &[name])?;
-        let path = dir.join(&entry.file);
+        let path = self.verified_file(name)?;
         loop {
             match OnnxModel::open_detector(self.runtime, name, &path, options, shape) {
                 Ok(model) => return Ok((model, shape)),

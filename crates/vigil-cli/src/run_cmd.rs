@@ -14,6 +14,8 @@ use vigil_evidence::uploader::{HttpSink, UploadConfig, Uploader};
 use vigil_evidence::{DeviceKey, Spool};
 use vigil_infer::detector::{Detector, DetectorConfig};
 use vigil_infer::model::DetectorShape;
+
+use crate::edge_io::{EdgeIo, MetricsState};
 use vigil_infer::runtime::SessionOptions;
 use vigil_infer::text_detector::{TextDetector, TextDetectorConfig};
 use vigil_pipeline::{EvidenceStage, JsonlSink, PackagingContext, PlateStage, RunOptions, SiteRun};
@@ -196,7 +198,7 @@ pub fn open_plate_stage(models: &Models, config: &SiteConfig) -> anyhow::Result<
 /// systemd-timesyncd, ntpd): `ntp_adjtime` in read-only mode, as `timedatectl`
 /// does. Packages record the answer; an unsynced clock is evidence an
 /// operator must be able to see.
-fn kernel_clock_synced() -> bool {
+pub(crate) fn kernel_clock_synced() -> bool {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: a zeroed timex with modes = 0 only reads the kernel state.
@@ -219,61 +221,8 @@ struct RunningUploader {
     delivered_before: usize,
 }
 
-/// Serves `/metrics` and `/healthz` on a thread of its own; the spool's
-/// depth and the clock's state are read at each scrape.
-fn serve_metrics(
-    addr: &str,
-    metrics: Arc<vigil_pipeline::Metrics>,
-    spool: Option<Arc<Mutex<Spool>>>,
-    replay: bool,
-) -> anyhow::Result<std::net::SocketAddr> {
-    let server = tiny_http::Server::http(addr)
-        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
-    let local = server
-        .server_addr()
-        .to_ip()
-        .context("the metrics listener has no IP address")?;
-    std::thread::Builder::new()
-        .name("metrics".into())
-        .spawn(move || {
-            for request in server.incoming_requests() {
-                let (status, content_type, body) = match request.url() {
-                    "/metrics" => {
-                        if let Some(spool) = &spool {
-                            metrics.spool_pending.set(count(spool, false) as i64);
-                        }
-                        metrics
-                            .clock_synced
-                            .set(i64::from(replay || kernel_clock_synced()));
-                        (
-                            200,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            metrics.encode(),
-                        )
-                    }
-                    "/healthz" => match metrics.unhealthy() {
-                        None => (200, "text/plain; charset=utf-8", "ok\n".to_owned()),
-                        Some(why) => (503, "text/plain; charset=utf-8", format!("{why}\n")),
-                    },
-                    _ => (
-                        404,
-                        "text/plain; charset=utf-8",
-                        "try /metrics or /healthz\n".to_owned(),
-                    ),
-                };
-                let header = tiny_http::Header::from_bytes("Content-Type", content_type);
-                let mut response = tiny_http::Response::from_string(body).with_status_code(status);
-                if let Ok(h) = header {
-                    response = response.with_header(h);
-                }
-                let _ = request.respond(response);
-            }
-        })
-        .context("cannot start the metrics thread")?;
-    Ok(local)
-}
-
-fn count(spool: &Mutex<Spool>, delivered: bool) -> usize {
+/// Packages in the spool, delivered or pending.
+pub(crate) fn count(spool: &Mutex<Spool>, delivered: bool) -> usize {
     let s = spool.lock().unwrap_or_else(|e| e.into_inner());
     let list = if delivered {
         s.delivered()
@@ -487,6 +436,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
         }
         site = site.with_evidence(stage);
     }
+    // Network endpoints run on their own small runtime for the whole run.
+    let mut edge_io: Option<EdgeIo> = None;
     if let Some(addr) = &args.metrics_listen {
         let metrics = Arc::new(vigil_pipeline::Metrics::new());
         let replay = config.cameras.values().all(|c| {
@@ -499,7 +450,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
             )
         });
         let spool = site.evidence().map(|e| e.spool());
-        let local = serve_metrics(addr, metrics.clone(), spool, replay)?;
+        let io = edge_io.insert(EdgeIo::start()?);
+        let local = io.serve_metrics(
+            addr,
+            MetricsState {
+                metrics: metrics.clone(),
+                spool,
+                replay,
+            },
+        )?;
         println!("  metrics at http://{local}/metrics, health at http://{local}/healthz");
         site = site.with_metrics(metrics);
     }

@@ -345,29 +345,8 @@ fn constant_mut<'g>(graph: &'g mut GraphProto, name: &str) -> Option<&'g mut Ten
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx_proto::{tensor_proto, TensorShapeProto, TypeProto};
-
-    fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-        ValueInfoProto {
-            name: Some(name.into()),
-            r#type: Some(TypeProto {
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                    elem_type: Some(tensor_proto::DataType::Float as i32),
-                    shape: Some(TensorShapeProto {
-                        dim: dims
-                            .iter()
-                            .map(|&d| tensor_shape_proto::Dimension {
-                                value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    }),
-                })),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
+    use crate::onnx_proto::tensor_proto;
+    use crate::tensor_data::value_info;
 
     fn ints(name: &str, values: &[i64]) -> TensorProto {
         let mut t = TensorProto {
@@ -399,9 +378,9 @@ mod tests {
                     node("Reshape", &["s", "shape"], "y"),
                 ],
                 initializer: vec![ints("shape", shape)],
-                input: vec![value("x", &[1, 2, 3])],
-                output: vec![value("y", &[1, 6])],
-                value_info: vec![value("s", &[1, 2, 3])],
+                input: vec![value_info("x", &[1, 2, 3])],
+                output: vec![value_info("y", &[1, 6])],
+                value_info: vec![value_info("s", &[1, 2, 3])],
                 ..Default::default()
             }),
             ..Default::default()
@@ -477,7 +456,7 @@ mod tests {
     fn a_batch_other_than_one_is_refused() {
         let mut m = model(&[1, 6]);
         if let Some(g) = m.graph.as_mut() {
-            g.input[0] = value("x", &[4, 2, 3]);
+            g.input[0] = value_info("x", &[4, 2, 3]);
         }
         let e = make_batch_dynamic(&mut m, "toy").expect_err("refused");
         assert!(e.to_string().contains("batch dimension of 1"), "{e}");

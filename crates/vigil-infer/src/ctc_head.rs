@@ -316,8 +316,9 @@ mod tests {
     use super::*;
     use crate::onnx_proto::{
         attribute_proto, type_proto, AttributeProto, NodeProto, OperatorSetIdProto,
-        StringStringEntryProto, TensorShapeProto, TypeProto, ValueInfoProto,
+        StringStringEntryProto,
     };
+    use crate::tensor_data::value_info;
 
     const K: usize = 4;
     const C: usize = 6;
@@ -334,28 +335,6 @@ mod tests {
             raw_data: raw.then(|| values.iter().flat_map(|v| v.to_le_bytes()).collect()),
             float_data: if raw { Vec::new() } else { values.to_vec() },
             ..TensorProto::default()
-        }
-    }
-
-    fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-        ValueInfoProto {
-            name: Some(name.into()),
-            r#type: Some(TypeProto {
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                    elem_type: Some(tensor_proto::DataType::Float as i32),
-                    shape: Some(TensorShapeProto {
-                        dim: dims
-                            .iter()
-                            .map(|&d| tensor_shape_proto::Dimension {
-                                value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    }),
-                })),
-                ..TypeProto::default()
-            }),
-            ..ValueInfoProto::default()
         }
     }
 
@@ -402,9 +381,12 @@ mod tests {
                     tensor("W", &[K as i64, C as i64], &w, raw),
                     tensor("b", &[C as i64], &b, raw),
                 ],
-                input: vec![value("x", &[1, 2, K as i64])],
-                output: vec![value("y", &[1, 2, C as i64])],
-                value_info: vec![value("mm", &[1, 2, C as i64]), value("x_other", &[1])],
+                input: vec![value_info("x", &[1, 2, K as i64])],
+                output: vec![value_info("y", &[1, 2, C as i64])],
+                value_info: vec![
+                    value_info("mm", &[1, 2, C as i64]),
+                    value_info("x_other", &[1]),
+                ],
                 ..GraphProto::default()
             }),
             ..ModelProto::default()

@@ -73,13 +73,7 @@ impl OnnxModel {
         if shape == DetectorShape::default() {
             return Self::open(runtime, name, path, options);
         }
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => InferError::ModelMissing(path.to_owned()),
-            _ => InferError::Load {
-                model: path.to_owned(),
-                message: e.to_string(),
-            },
-        })?;
+        let bytes = read_model_file(path)?;
         let mut proto = crate::ctc_head::decode(&bytes, name)?;
         if let Some(input) = shape.input {
             set_input_size(&mut proto, name, input)?;
@@ -197,4 +191,16 @@ impl OnnxModel {
         }
         read(&views)
     }
+}
+
+/// A model file's bytes, for an in-memory edit; a missing file is
+/// [`InferError::ModelMissing`].
+pub(crate) fn read_model_file(path: &Path) -> Result<Vec<u8>, InferError> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => InferError::ModelMissing(path.to_owned()),
+        _ => InferError::Load {
+            model: path.to_owned(),
+            message: e.to_string(),
+        },
+    })
 }

@@ -271,13 +271,7 @@ fn load_pruned(
     dict: Option<&Path>,
     alphabet: Alphabet,
 ) -> Result<(ModelProto, Vec<String>, Vec<usize>), InferError> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => InferError::ModelMissing(path.to_owned()),
-        _ => InferError::Load {
-            model: path.to_owned(),
-            message: e.to_string(),
-        },
-    })?;
+    let bytes = crate::model::read_model_file(path)?;
     let mut proto = ctc_head::decode(&bytes, name)?;
     drop(bytes);
     let metadata = ctc_head::metadata(&proto, "character").map(str::to_owned);

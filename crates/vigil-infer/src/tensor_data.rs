@@ -2,6 +2,10 @@
 //! anchor grids) for the in-memory model edits.
 
 use crate::onnx_proto::{tensor_proto, TensorProto};
+#[cfg(test)]
+use crate::onnx_proto::{
+    tensor_shape_proto, type_proto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
 
 /// A float tensor's values, from `raw_data` (little-endian) or
 /// `float_data`; `None` for another data type.
@@ -45,4 +49,28 @@ pub(crate) fn int64s(t: &TensorProto) -> Option<Vec<i64>> {
 pub(crate) fn set_int64s(t: &mut TensorProto, values: &[i64]) {
     t.int64_data.clear();
     t.raw_data = Some(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+}
+
+/// A float tensor's value info with fixed dimensions, for test graphs.
+#[cfg(test)]
+pub(crate) fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(tensor_proto::DataType::Float as i32),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| tensor_shape_proto::Dimension {
+                            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..TypeProto::default()
+        }),
+        ..ValueInfoProto::default()
+    }
 }

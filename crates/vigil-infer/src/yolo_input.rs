@@ -213,29 +213,8 @@ fn constants_mut(graph: &mut GraphProto) -> impl Iterator<Item = &mut TensorProt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx_proto::{tensor_proto, TensorShapeProto, TypeProto};
-
-    fn image_input(dims: &[i64]) -> ValueInfoProto {
-        ValueInfoProto {
-            name: Some("images".into()),
-            r#type: Some(TypeProto {
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                    elem_type: Some(tensor_proto::DataType::Float as i32),
-                    shape: Some(TensorShapeProto {
-                        dim: dims
-                            .iter()
-                            .map(|&d| tensor_shape_proto::Dimension {
-                                value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    }),
-                })),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
+    use crate::onnx_proto::tensor_proto;
+    use crate::tensor_data::value_info;
 
     fn model(dims: &[i64], with_head: bool) -> ModelProto {
         let mut init = Vec::new();
@@ -266,7 +245,7 @@ mod tests {
         ModelProto {
             graph: Some(GraphProto {
                 initializer: init,
-                input: vec![image_input(dims)],
+                input: vec![value_info("images", dims)],
                 ..Default::default()
             }),
             ..Default::default()

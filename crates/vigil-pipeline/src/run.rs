@@ -506,8 +506,7 @@ impl SiteRun {
             self.drain_controllers(&mut report);
             let mut served = false;
             // At most one frame per camera: a camera's frames stay in order.
-            let mut batch: Vec<Frame> = Vec::new();
-            let mut cameras_in_batch: Vec<usize> = Vec::new();
+            let mut round: Vec<(usize, Frame)> = Vec::new();
             for i in 0..self.cameras.len() {
                 if self.cameras[i].done.is_some() {
                     continue;
@@ -565,30 +564,21 @@ impl SiteRun {
                     self.poll_evidence(i, t, false, &mut report);
                     continue;
                 }
-                batch.push(frame);
-                cameras_in_batch.push(i);
-                if batch.len() >= detector.max_batch() {
-                    total_frames += self.analyse_batch(
-                        (&cameras_in_batch, std::mem::take(&mut batch)),
-                        detector,
-                        plates.as_deref_mut(),
-                        sink,
-                        (options, &mut report),
-                        on_frame,
-                    )?;
-                    cameras_in_batch.clear();
-                }
+                round.push((i, frame));
             }
-            if !batch.is_empty() {
+            // The round's frames, in runs of up to the detector's batch.
+            let mut round = round.into_iter().peekable();
+            while round.peek().is_some() {
+                let batch: Vec<(usize, Frame)> =
+                    round.by_ref().take(detector.max_batch()).collect();
                 total_frames += self.analyse_batch(
-                    (&cameras_in_batch, std::mem::take(&mut batch)),
+                    batch,
                     detector,
                     plates.as_deref_mut(),
                     sink,
                     (options, &mut report),
                     on_frame,
                 )?;
-                cameras_in_batch.clear();
             }
             if !served {
                 std::thread::sleep(Duration::from_millis(5));
@@ -621,14 +611,13 @@ impl SiteRun {
         Ok(report)
     }
 
-    /// Analyses frames of different cameras (`cameras[k]` sent `frames[k]`),
-    /// their detections made in one batch (see [`Detector::max_batch`]);
-    /// returns how many were analysed. Signal timelines are read per frame
-    /// before detection, in arrival order, as they would be one by one.
-    #[allow(clippy::too_many_arguments)]
+    /// Analyses frames of different cameras (camera index, frame), their
+    /// detections made in one batch (see [`Detector::max_batch`]); returns
+    /// how many were analysed. Signal timelines are read per frame before
+    /// detection, in arrival order, as they would be one by one.
     fn analyse_batch(
         &mut self,
-        (cameras, frames): (&[usize], Vec<Frame>),
+        frames: Vec<(usize, Frame)>,
         detector: &mut Detector,
         mut plates: Option<&mut PlateStage>,
         sink: &mut dyn RecordSink,
@@ -638,7 +627,7 @@ impl SiteRun {
         let mut timelines = Vec::with_capacity(frames.len());
         let mut images = Vec::with_capacity(frames.len());
         let mut prepared = Vec::with_capacity(frames.len());
-        for (&i, frame) in cameras.iter().zip(frames) {
+        for (i, frame) in frames {
             let Some(rgb) = frame.rgb else { continue };
             timelines.push(self.signal_timelines(i, frame.meta.time_us, &rgb, report)?);
             prepared.push(
