@@ -125,6 +125,11 @@ pub struct DetectArgs {
     /// with the full frame: more recall on small objects, one inference per tile.
     #[arg(long)]
     pub tiles: Option<String>,
+    /// Fit the detector's input to the images (640 along the long side, the
+    /// other rounded up to 32), as `[detector] fit_input` does in a site,
+    /// instead of the 640x640 square.
+    #[arg(long)]
+    pub fit_input: bool,
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
     /// cpu, cuda or tensorrt (a GPU needs a build with that feature and

@@ -21,6 +21,7 @@ use serde::Serialize;
 use vigil_core::config::ViewMerge;
 use vigil_core::RoadUserClass;
 use vigil_infer::detector::{BBox, DetectionClass, Detector, DetectorConfig, TileGrid, Views};
+use vigil_infer::model::DetectorShape;
 use vigil_infer::riders::rider_units;
 use vigil_infer::runtime::SessionOptions;
 
@@ -85,6 +86,8 @@ struct DetectReport {
     confidence: f32,
     /// The `--tiles` views spec, or "none".
     views: String,
+    /// The network input, width and height.
+    input: [u32; 2],
     image_count: usize,
     /// Model runs per image (1 without extra views).
     inferences_per_image: f64,
@@ -210,17 +213,28 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
         ..SessionOptions::default()
     };
     let views = args.tiles.as_deref().map(parse_views).transpose()?;
-    let config = DetectorConfig {
+    let mut config = DetectorConfig {
         confidence: args.confidence,
         views: views.unwrap_or_default(),
         ..DetectorConfig::default()
     };
-    let mut detector = Detector::new(
-        models.open(&args.model, options)?,
-        entry.labels.clone(),
-        &coco_class_map(),
-        config,
-    )?;
+    let mut shape = DetectorShape::default();
+    if args.fit_input {
+        let sizes = images
+            .iter()
+            .map(|p| {
+                image::image_dimensions(p)
+                    .with_context(|| format!("cannot read the size of {}", p.display()))
+            })
+            .collect::<anyhow::Result<Vec<(u32, u32)>>>()?;
+        let fitted = DetectorConfig::fitted_input(config.input.0, &sizes);
+        shape.input = (fitted != config.input).then_some(fitted);
+    }
+    let (model, shape) = models.open_detector_model(&args.model, options, shape)?;
+    if let Some(input) = shape.input {
+        config.input = input;
+    }
+    let mut detector = Detector::new(model, entry.labels.clone(), &coco_class_map(), config)?;
 
     let mut scores: Vec<ClassScore> = vec![ClassScore::default(); names.len()];
     let bar = ProgressBar::new(images.len() as u64).with_style(
@@ -299,6 +313,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
         model: args.model.clone(),
         confidence: args.confidence,
         views: args.tiles.clone().unwrap_or_else(|| "none".to_owned()),
+        input: [config.input.0, config.input.1],
         image_count: images.len(),
         inferences_per_image: inferences as f64 / n,
         ms_per_image: detect_time.as_secs_f64() * 1000.0 / n,
@@ -311,8 +326,14 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
             .collect(),
     };
     println!(
-        "{} ({} images, {} at confidence {}, views: {})",
-        report.images, report.image_count, report.model, report.confidence, report.views
+        "{} ({} images, {} at confidence {}, {}x{} input, views: {})",
+        report.images,
+        report.image_count,
+        report.model,
+        report.confidence,
+        report.input[0],
+        report.input[1],
+        report.views
     );
     println!(
         "  {:.1} inferences and {:.1} ms per image (detection, views and merging); \

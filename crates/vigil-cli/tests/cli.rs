@@ -456,25 +456,34 @@ fn eval_detect_finds_the_reference_cars_on_a_committed_frame() {
     std::fs::write(labels.join("motorway-000.txt"), yolo).expect("labels");
     std::fs::write(tmp.path().join("classes.txt"), "car\n").expect("classes");
     let json = tmp.path().join("detect.json");
-    let out = vigil(&[
-        "eval",
-        "detect",
-        "--images",
-        images.to_str().expect("utf-8"),
-        "--labels",
-        labels.to_str().expect("utf-8"),
-        "--json",
-        json.to_str().expect("utf-8"),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
-    assert_eq!(report["classes"]["car"]["labels"], cars);
-    assert_eq!(
-        report["classes"]["car"]["recall"].as_f64(),
-        Some(1.0),
-        "{report}"
-    );
+    // The square input, and the input fitted to the 960x540 frame.
+    for (fit, input) in [(false, [640, 640]), (true, [640, 384])] {
+        let mut args = vec![
+            "eval",
+            "detect",
+            "--images",
+            images.to_str().expect("utf-8"),
+            "--labels",
+            labels.to_str().expect("utf-8"),
+            "--json",
+            json.to_str().expect("utf-8"),
+        ];
+        if fit {
+            args.push("--fit-input");
+        }
+        let out = vigil(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).expect("json"))
+                .expect("valid JSON");
+        assert_eq!(report["input"], serde_json::json!(input));
+        assert_eq!(report["classes"]["car"]["labels"], cars);
+        assert_eq!(
+            report["classes"]["car"]["recall"].as_f64(),
+            Some(1.0),
+            "fit_input {fit}: {report}"
+        );
+    }
 }
 
 #[test]
