@@ -74,7 +74,7 @@ pub fn set_input_size(
         .graph
         .as_mut()
         .ok_or_else(|| err("the model has no graph".into()))?;
-    let size = square_input(graph).ok_or_else(|| {
+    let (input_name, size) = square_input(graph).ok_or_else(|| {
         err("the edit needs one image input of fixed square size [N, 3, S, S]".into())
     })?;
     if size % 32 != 0 {
@@ -121,12 +121,14 @@ pub fn set_input_size(
             }
         }
     }
-    for input in graph.input.iter_mut() {
-        if let Some(dims) = dims_mut(input) {
-            if dims.len() == 4 {
-                set_dim(&mut dims[2], i64::from(h));
-                set_dim(&mut dims[3], i64::from(w));
-            }
+    for input in graph
+        .input
+        .iter_mut()
+        .filter(|i| i.name.as_deref() == Some(input_name.as_str()))
+    {
+        if let Some([_, _, hh, ww]) = dims_mut(input).map(Vec::as_mut_slice) {
+            set_dim(hh, i64::from(h));
+            set_dim(ww, i64::from(w));
         }
     }
     for output in graph.output.iter_mut() {
@@ -144,17 +146,18 @@ pub fn set_input_size(
     Ok(())
 }
 
-/// The side of the single image input `[N, 3, S, S]`, if it is one.
-fn square_input(graph: &mut GraphProto) -> Option<u32> {
-    let initializers: Vec<String> = graph
+/// The name and side of the single image input `[N, 3, S, S]`, if it is
+/// one (inputs that are initializers, as older exports list them, aside).
+fn square_input(graph: &GraphProto) -> Option<(String, u32)> {
+    let initializers: Vec<&str> = graph
         .initializer
         .iter()
-        .filter_map(|t| t.name.clone())
+        .filter_map(|t| t.name.as_deref())
         .collect();
-    let inputs: Vec<&mut ValueInfoProto> = graph
+    let inputs: Vec<&ValueInfoProto> = graph
         .input
-        .iter_mut()
-        .filter(|i| !initializers.contains(i.name.as_ref().unwrap_or(&String::new())))
+        .iter()
+        .filter(|i| !initializers.contains(&i.name.as_deref().unwrap_or_default()))
         .collect();
     let [input] = inputs.as_slice() else {
         return None;
@@ -165,7 +168,7 @@ fn square_input(graph: &mut GraphProto) -> Option<u32> {
     let dims = &tt.shape.as_ref()?.dim;
     match dims.as_slice() {
         [_, c, hh, ww] if fixed(c) == Some(3) && fixed(hh).is_some() && fixed(hh) == fixed(ww) => {
-            u32::try_from(fixed(hh)?).ok()
+            Some((input.name.clone()?, u32::try_from(fixed(hh)?).ok()?))
         }
         _ => None,
     }
