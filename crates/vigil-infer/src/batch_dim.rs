@@ -17,13 +17,13 @@
 //! node, when one does not fit. As with [`crate::ctc_head`], the edit is made
 //! in memory: the pinned file on disk never changes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::onnx_proto::{
-    attribute_proto, tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto,
-    NodeProto, TensorProto, ValueInfoProto,
+    attribute_proto, tensor_shape_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
+    TensorProto, ValueInfoProto,
 };
-use crate::tensor_data::{floats, int64s, set_int64s};
+use crate::tensor_data::{dims, dims_mut, fixed, floats, graph_inputs, int64s, set_int64s};
 use crate::InferError;
 
 /// The symbolic name given to the batch dimension.
@@ -80,16 +80,7 @@ pub fn make_batch_dynamic(model: &mut ModelProto, name: &str) -> Result<BatchEdi
         .graph
         .as_mut()
         .ok_or_else(|| err("the model has no graph".into()))?;
-    let initializers: HashSet<&str> = graph
-        .initializer
-        .iter()
-        .filter_map(|t| t.name.as_deref())
-        .collect();
-    let inputs: Vec<&ValueInfoProto> = graph
-        .input
-        .iter()
-        .filter(|i| !initializers.contains(i.name.as_deref().unwrap_or_default()))
-        .collect();
+    let inputs = graph_inputs(graph);
     let [input] = inputs.as_slice() else {
         return Err(err(format!(
             "the edit needs exactly one image input; the model has {}",
@@ -163,20 +154,15 @@ enum Dim {
 }
 
 fn leading_dim(v: &ValueInfoProto) -> Option<Dim> {
-    let Some(type_proto::Value::TensorType(tt)) = v.r#type.as_ref()?.value.as_ref() else {
-        return None;
-    };
-    match tt.shape.as_ref()?.dim.first()?.value.as_ref()? {
-        tensor_shape_proto::dimension::Value::DimValue(d) => Some(Dim::Fixed(*d)),
-        tensor_shape_proto::dimension::Value::DimParam(_) => Some(Dim::Symbolic),
+    let first = dims(v)?.first()?;
+    match fixed(first) {
+        Some(d) => Some(Dim::Fixed(d)),
+        None => first.value.as_ref().map(|_| Dim::Symbolic),
     }
 }
 
 fn first_dim_mut(v: &mut ValueInfoProto) -> Option<&mut tensor_shape_proto::Dimension> {
-    let Some(type_proto::Value::TensorType(tt)) = v.r#type.as_mut()?.value.as_mut() else {
-        return None;
-    };
-    tt.shape.as_mut()?.dim.first_mut()
+    dims_mut(v)?.first_mut()
 }
 
 /// Checks that every node keeps the images of a batch apart; returns the

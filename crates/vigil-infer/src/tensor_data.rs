@@ -1,11 +1,12 @@
-//! Reading and writing the values of small ONNX constant tensors (shapes,
-//! anchor grids) for the in-memory model edits.
+//! For the in-memory model edits: the values of small ONNX constant
+//! tensors (shapes, anchor grids) and the declared shapes of a graph's
+//! inputs and outputs.
 
-use crate::onnx_proto::{tensor_proto, TensorProto};
-#[cfg(test)]
 use crate::onnx_proto::{
-    tensor_shape_proto, type_proto, TensorShapeProto, TypeProto, ValueInfoProto,
+    tensor_proto, tensor_shape_proto, type_proto, GraphProto, TensorProto, ValueInfoProto,
 };
+#[cfg(test)]
+use crate::onnx_proto::{TensorShapeProto, TypeProto};
 
 /// A float tensor's values, from `raw_data` (little-endian) or
 /// `float_data`; `None` for another data type.
@@ -49,6 +50,44 @@ pub(crate) fn int64s(t: &TensorProto) -> Option<Vec<i64>> {
 pub(crate) fn set_int64s(t: &mut TensorProto, values: &[i64]) {
     t.int64_data.clear();
     t.raw_data = Some(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+}
+
+/// The graph's real inputs: older exports also list their initializers
+/// (weights) as inputs.
+pub(crate) fn graph_inputs(graph: &GraphProto) -> Vec<&ValueInfoProto> {
+    let initializers: Vec<&str> = graph
+        .initializer
+        .iter()
+        .filter_map(|t| t.name.as_deref())
+        .collect();
+    graph
+        .input
+        .iter()
+        .filter(|i| !initializers.contains(&i.name.as_deref().unwrap_or_default()))
+        .collect()
+}
+
+/// The declared dimensions of a tensor input or output.
+pub(crate) fn dims(v: &ValueInfoProto) -> Option<&[tensor_shape_proto::Dimension]> {
+    let Some(type_proto::Value::TensorType(tt)) = v.r#type.as_ref()?.value.as_ref() else {
+        return None;
+    };
+    Some(&tt.shape.as_ref()?.dim)
+}
+
+pub(crate) fn dims_mut(v: &mut ValueInfoProto) -> Option<&mut Vec<tensor_shape_proto::Dimension>> {
+    let Some(type_proto::Value::TensorType(tt)) = v.r#type.as_mut()?.value.as_mut() else {
+        return None;
+    };
+    Some(&mut tt.shape.as_mut()?.dim)
+}
+
+/// A dimension's fixed size (`None` when symbolic or unset).
+pub(crate) fn fixed(d: &tensor_shape_proto::Dimension) -> Option<i64> {
+    match d.value {
+        Some(tensor_shape_proto::dimension::Value::DimValue(v)) => Some(v),
+        _ => None,
+    }
 }
 
 /// A float tensor's value info with fixed dimensions, for test graphs.

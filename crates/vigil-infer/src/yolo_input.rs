@@ -19,10 +19,10 @@
 //! graph that does not have exactly this head is refused and left as it
 //! was.
 
-use crate::onnx_proto::{
-    tensor_shape_proto, type_proto, GraphProto, ModelProto, TensorProto, ValueInfoProto,
+use crate::onnx_proto::{tensor_shape_proto, GraphProto, ModelProto, TensorProto};
+use crate::tensor_data::{
+    dims, dims_mut, fixed, floats, graph_inputs, int64s, set_floats, set_int64s,
 };
-use crate::tensor_data::{floats, int64s, set_floats, set_int64s};
 use crate::InferError;
 
 /// The output grids' strides of YOLOv8-format detectors.
@@ -147,26 +147,13 @@ pub fn set_input_size(
 }
 
 /// The name and side of the single image input `[N, 3, S, S]`, if it is
-/// one (inputs that are initializers, as older exports list them, aside).
+/// one.
 fn square_input(graph: &GraphProto) -> Option<(String, u32)> {
-    let initializers: Vec<&str> = graph
-        .initializer
-        .iter()
-        .filter_map(|t| t.name.as_deref())
-        .collect();
-    let inputs: Vec<&ValueInfoProto> = graph
-        .input
-        .iter()
-        .filter(|i| !initializers.contains(&i.name.as_deref().unwrap_or_default()))
-        .collect();
+    let inputs = graph_inputs(graph);
     let [input] = inputs.as_slice() else {
         return None;
     };
-    let Some(type_proto::Value::TensorType(tt)) = input.r#type.as_ref()?.value.as_ref() else {
-        return None;
-    };
-    let dims = &tt.shape.as_ref()?.dim;
-    match dims.as_slice() {
+    match dims(input)? {
         [_, c, hh, ww] if fixed(c) == Some(3) && fixed(hh).is_some() && fixed(hh) == fixed(ww) => {
             Some((input.name.clone()?, u32::try_from(fixed(hh)?).ok()?))
         }
@@ -174,22 +161,8 @@ fn square_input(graph: &GraphProto) -> Option<(String, u32)> {
     }
 }
 
-fn fixed(d: &tensor_shape_proto::Dimension) -> Option<i64> {
-    match d.value {
-        Some(tensor_shape_proto::dimension::Value::DimValue(v)) => Some(v),
-        _ => None,
-    }
-}
-
 fn set_dim(d: &mut tensor_shape_proto::Dimension, v: i64) {
     d.value = Some(tensor_shape_proto::dimension::Value::DimValue(v));
-}
-
-fn dims_mut(v: &mut ValueInfoProto) -> Option<&mut Vec<tensor_shape_proto::Dimension>> {
-    let Some(type_proto::Value::TensorType(tt)) = v.r#type.as_mut()?.value.as_mut() else {
-        return None;
-    };
-    Some(&mut tt.shape.as_mut()?.dim)
 }
 
 /// Every initializer and `Constant` node value.
@@ -266,16 +239,9 @@ mod tests {
         assert_eq!(floats(&g.initializer[0]), Some(grid(64, 32).0));
         assert_eq!(floats(&g.initializer[1]), Some(grid(64, 32).1));
         assert_eq!(int64s(&g.initializer[2]), Some(vec![1, 4, -1]));
-        let Some(type_proto::Value::TensorType(tt)) =
-            g.input[0].r#type.as_ref().and_then(|t| t.value.as_ref())
-        else {
-            panic!("tensor input");
-        };
-        let dims: Vec<Option<i64>> = tt
-            .shape
-            .as_ref()
-            .map_or(Vec::new(), |s| s.dim.iter().map(fixed).collect());
-        assert_eq!(dims, vec![Some(1), Some(3), Some(32), Some(64)]);
+        let input: Vec<Option<i64>> =
+            dims(&g.input[0]).map_or(Vec::new(), |d| d.iter().map(fixed).collect());
+        assert_eq!(input, vec![Some(1), Some(3), Some(32), Some(64)]);
     }
 
     #[test]
