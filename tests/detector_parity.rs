@@ -420,6 +420,68 @@ fn a_frame_prepared_on_another_thread_gives_the_detectors_own_boxes() {
 }
 
 #[test]
+fn a_detect_region_finds_what_its_crop_does_in_frame_pixels() {
+    // A camera's detect_region: the detector sees only that part of the
+    // frame, and its boxes come back in frame pixels, with and without
+    // views, prepared here or on another thread.
+    let img = load_png("motorway-300.png");
+    let region = [300u32, 200, 500, 300];
+    let [x, y, w, h] = region;
+    let crop = img
+        .crop(x.into(), y.into(), w.into(), h.into())
+        .expect("region inside the frame");
+    let flip = DetectorConfig {
+        views: Views {
+            flip: true,
+            ..Views::default()
+        },
+        ..DetectorConfig::default()
+    };
+    for config in [DetectorConfig::default(), flip] {
+        let mut det = detector_with(config);
+        let prepared = det.prepare_region(&img, Some(region));
+        let got = det.detect_prepared_raw(prepared).expect("region");
+        assert!(!got.is_empty(), "nothing detected in the region");
+        let want: Vec<RawDetection> = det
+            .detect_views_raw_batch(&[&crop])
+            .expect("crop")
+            .remove(0)
+            .into_iter()
+            .map(|mut d| {
+                d.bbox.x1 += x as f32;
+                d.bbox.x2 += x as f32;
+                d.bbox.y1 += y as f32;
+                d.bbox.y2 += y as f32;
+                d
+            })
+            .collect();
+        assert_eq!(got, want, "{config:?}");
+        for d in &got {
+            let (cx, cy) = ((d.bbox.x1 + d.bbox.x2) / 2.0, (d.bbox.y1 + d.bbox.y2) / 2.0);
+            assert!(
+                cx >= x as f32 && cx <= (x + w) as f32 && cy >= y as f32 && cy <= (y + h) as f32,
+                "{d:?} lies outside the region {region:?}"
+            );
+        }
+        // The whole frame as a region is the plain frame.
+        let whole = det.prepare_region(&img, Some([0, 0, img.width, img.height]));
+        assert_eq!(
+            det.detect_prepared_raw(whole).expect("whole"),
+            det.detect_views_raw_batch(&[&img])
+                .expect("frame")
+                .remove(0)
+        );
+        let preparer = det.preparer();
+        let elsewhere = std::thread::scope(|s| {
+            s.spawn(|| preparer.prepare_region(&img, Some(region)))
+                .join()
+                .expect("prepare thread")
+        });
+        assert_eq!(det.detect_prepared_raw(elsewhere).expect("prepared"), got);
+    }
+}
+
+#[test]
 fn the_class_map_keeps_only_configured_road_users() {
     let manifest = Manifest::load(&root().join("models/manifest.toml")).expect("manifest");
     let mut det = detector();

@@ -11,9 +11,15 @@ the same inputs:
 
 * the site config (`configs/hanoi-16h15.toml`): the video, the stop line,
   the direction of travel, the enforced classes, the signal plan, and the
-  detector's confidence, NMS IoU, input size and thread count;
+  detector's confidence, NMS IoU and thread count;
 * `models/manifest.toml`: the detector model file, whose SHA-256 is checked
   against the manifest so it is byte for byte the file Vigil loads.
+
+The input is the model file's own square (640x640 for YOLOv8n), the whole
+frame letterboxed into it, as the usual pipeline feeds an export. Vigil's
+`[detector] input_size` and a camera's `detect_region` are Vigil's own ways
+to spend less detector time per frame; the exported model takes no other
+size without editing its graph, so the peer does not follow them.
 
 Scoring copies `vigil eval violations` (crates/vigil-cli/src/eval_violations.rs):
 see `score()` below.
@@ -79,7 +85,6 @@ def load_site(config_path: Path) -> dict:
         "detector": {
             "model": det["model"],
             # Defaults as in crates/vigil-core/src/config/schema.rs.
-            "input_size": int(det.get("input_size", 640)),
             "confidence": float(det.get("confidence", 0.25)),
             "nms_iou": float(det.get("nms_iou", 0.45)),
             "threads": int(det.get("threads", 0)),
@@ -336,7 +341,6 @@ def main() -> int:
     threads = args.threads if args.threads is not None else det["threads"]
     conf = args.confidence if args.confidence is not None else det["confidence"]
     nms_iou = args.nms_iou if args.nms_iou is not None else det["nms_iou"]
-    size = det["input_size"]
 
     model_path, model_sha, labels = model_from_manifest(args.manifest, det["model"])
     # The config maps road-user types to the model's labels; keep the enforced ones.
@@ -350,7 +354,10 @@ def main() -> int:
     if threads > 0:
         so.intra_op_num_threads = threads
     session = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
+    model_input = session.get_inputs()[0]
+    input_name = model_input.name
+    # The export's own square (see the module docstring).
+    size = model_input.shape[-1] if isinstance(model_input.shape[-1], int) else 640
 
     cap = cv2.VideoCapture(str(video))
     if not cap.isOpened():

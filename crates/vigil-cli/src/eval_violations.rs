@@ -114,6 +114,7 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
     analysis.set_origin(start_us);
     let timelines = BTreeMap::from([(signal_id.clone(), timeline)]);
     let mut detector = crate::run_cmd::open_detector(&models, &config)?;
+    let region = camera.detect_region.map(|_| camera.detect_rect());
 
     let ingest = CameraIngest::spawn(
         spec,
@@ -166,7 +167,8 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
             analysis.skip_frame();
             continue;
         }
-        let detections = associate_riders(&detector.detect(rgb)?, true);
+        let prepared = detector.prepare_region(rgb, region);
+        let detections = associate_riders(&detector.detect_prepared(prepared)?, true);
         let out = analysis.process(frame.meta.time_us, &detections, &timelines);
         for track in out.tracks.iter().filter(|t| t.matched) {
             boxes.insert((track.id, index), (track.bbox, track.class));

@@ -136,10 +136,14 @@ pub fn open_detector(models: &Models, config: &SiteConfig) -> anyhow::Result<Det
         .with_context(|| format!("no detector model {:?} in the manifest", d.model))?;
     // Thresholds, input size and the extra views ([detector.views]).
     let mut detector_config = DetectorConfig::from(d);
+    // What the detector sees of each camera: its detect region, or the frame.
     let frames: Vec<(u32, u32)> = config
         .cameras
         .values()
-        .map(|c| (c.frame_size[0], c.frame_size[1]))
+        .map(|c| {
+            let [_, _, w, h] = c.detect_rect();
+            (w, h)
+        })
         .collect();
     let fitted = DetectorConfig::fitted_input(d.input_size, &frames);
     let wanted = DetectorShape {
@@ -149,7 +153,7 @@ pub fn open_detector(models: &Models, config: &SiteConfig) -> anyhow::Result<Det
     let (model, shape) = models.open_detector_model(&d.model, SessionOptions::from(d), wanted)?;
     if let Some(input) = shape.input {
         tracing::info!(
-            "detector input {}x{} fitted to the cameras' frames (instead of {}x{})",
+            "detector input {}x{} fitted to the cameras' frames or detect regions (instead of {}x{})",
             input.0,
             input.1,
             d.input_size,

@@ -641,3 +641,58 @@ fn frames_batched_across_cameras_give_the_events_of_one_frame_at_a_time() {
     };
     assert_eq!(camera("footbridge"), camera("footbridge-2"));
 }
+
+#[test]
+fn a_detect_region_limits_detection_to_the_approach_and_keeps_frame_pixels() {
+    // The demo camera looking only at its approach (the left carriageway,
+    // from y = 300 down): the red-light runs still fire, and their boxes
+    // are in frame pixels inside the region; without the region's offset
+    // they would sit 300 px higher, above the stop line.
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = red_early_config_to(dir.path(), "http://127.0.0.1:9/unused");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let from = "frame_size = [960, 540]";
+    assert_eq!(text.matches(from).count(), 1, "the demo camera moved");
+    let text = text.replace(
+        from,
+        "frame_size = [960, 540]\ndetect_region = [0, 300, 560, 240]",
+    );
+    std::fs::write(&config, text).expect("config");
+    let events = dir.path().join("events.jsonl");
+    let out = vigil()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--events-out")
+        .arg(&events)
+        .args(["--max-frames", "120", "--upload-drain-s", "0"])
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("vigil runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("detector input 640x288"),
+        "the input is fitted to the 560x240 region: {stderr}"
+    );
+    let boxes: Vec<Vec<f64>> = std::fs::read_to_string(&events)
+        .expect("events")
+        .lines()
+        .filter_map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            // Red-light runs; other records have no stop-line box.
+            serde_json::from_value(r["bbox_at_stop_line"].clone()).ok()
+        })
+        .collect();
+    assert!(
+        !boxes.is_empty(),
+        "no red-light run seen through the region"
+    );
+    for b in &boxes {
+        let (cx, bottom) = (b[0] + b[2] / 2.0, b[1] + b[3]);
+        assert!(
+            (0.0..=560.0).contains(&cx) && (300.0..=541.0).contains(&bottom) && b[1] >= 299.0,
+            "box {b:?} outside the region"
+        );
+        assert!(bottom > 400.0, "box {b:?} is not at the stop line (y 411)");
+    }
+}

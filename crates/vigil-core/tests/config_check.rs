@@ -356,3 +356,50 @@ fn an_exit_line_outside_the_frame_is_rejected() {
         "{errors}"
     );
 }
+
+#[test]
+fn a_detect_region_must_lie_in_the_frame_and_cover_every_watched_line() {
+    let region = |r: &str| {
+        edit(
+            "frame_size = [1280, 720]",
+            &format!("frame_size = [1280, 720]\ndetect_region = {r}"),
+        )
+    };
+    // Fractions round outwards to whole pixels.
+    let config = check(
+        ORIGIN,
+        &region("[0.5, 150.2, 1279.0, 569.8]"),
+        Some(&catalog()),
+    )
+    .expect("valid");
+    assert_eq!(config.cameras["north"].detect_rect(), [0, 150, 1280, 570]);
+    let config = check(ORIGIN, BASE, Some(&catalog())).expect("valid");
+    assert_eq!(
+        config.cameras["north"].detect_rect(),
+        [0, 0, 1280, 720],
+        "no region: the whole frame"
+    );
+    // The exit line (y = 200) lies above a region from y = 300.
+    let found = diagnostics(&region("[0, 300, 1280, 420]"));
+    assert_eq!(found.len(), 2, "{found:?}");
+    for (i, d) in found.iter().enumerate() {
+        assert!(
+            d.contains(&format!("approaches.northbound.exits.straight[{i}]: point"))
+                && d.contains("outside camera \"north\"'s detect_region [0, 300, 1280, 420]"),
+            "{d}"
+        );
+    }
+    let found = diagnostics(&region("[0, 150, 1400, 570]"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains(
+            "cameras.north.detect_region: point (1400, 720) lies outside the 1280x720 frame"
+        ),
+        "{found:?}"
+    );
+    let found = diagnostics(&region("[0, 150, 1280, 0]"));
+    assert!(
+        found[0].contains("cameras.north.detect_region: detect region 1280x0 has no area"),
+        "{found:?}"
+    );
+}

@@ -351,6 +351,9 @@ pub struct Preparer {
 /// tensor with how its boxes map back to the frame.
 pub struct Prepared {
     views: Vec<PreparedView>,
+    /// Where the part of the frame the views were made from begins
+    /// (see [`Preparer::prepare_region`]): added to every box.
+    offset: (f32, f32),
     /// The settings it was prepared with; a detector with others refuses it.
     config: DetectorConfig,
 }
@@ -372,12 +375,44 @@ impl Preparer {
     /// The views of `image` in the order the detector merges them: the
     /// whole frame, its mirror, then the tiles.
     pub fn prepare(&self, image: &RgbImage) -> Prepared {
-        self.prepare_into(image, &mut || None)
+        self.prepare_into(image, None, &mut || None)
     }
 
-    /// [`Preparer::prepare`], each view's buffer from `buffer` when it has
-    /// one (any length: it is resized), else newly allocated.
+    /// [`Preparer::prepare`] of only the part `[x, y, w, h]` of the frame
+    /// (clipped to it), a camera's detect region; boxes still come back in
+    /// frame pixels. A region with nothing inside the frame, or `None`,
+    /// means the whole frame.
+    pub fn prepare_region(&self, image: &RgbImage, region: Option<[u32; 4]>) -> Prepared {
+        self.prepare_into(image, region, &mut || None)
+    }
+
+    /// [`Preparer::prepare_region`], each view's buffer from `buffer` when
+    /// it has one (any length: it is resized), else newly allocated.
     fn prepare_into(
+        &self,
+        image: &RgbImage,
+        region: Option<[u32; 4]>,
+        buffer: &mut dyn FnMut() -> Option<Vec<f32>>,
+    ) -> Prepared {
+        let whole = [0, 0, image.width, image.height];
+        let cropped = region.filter(|r| *r != whole).and_then(|[x, y, w, h]| {
+            let crop = image.crop(x.into(), y.into(), w.into(), h.into())?;
+            Some((
+                crop,
+                (x.min(image.width) as f32, y.min(image.height) as f32),
+            ))
+        });
+        match &cropped {
+            Some((crop, offset)) => Prepared {
+                offset: *offset,
+                ..self.prepare_views(crop, buffer)
+            },
+            None => self.prepare_views(image, buffer),
+        }
+    }
+
+    /// Every configured view of `image`, boxes in its own pixels.
+    fn prepare_views(
         &self,
         image: &RgbImage,
         buffer: &mut dyn FnMut() -> Option<Vec<f32>>,
@@ -419,6 +454,7 @@ impl Preparer {
         }
         Prepared {
             views: out,
+            offset: (0.0, 0.0),
             config: self.config,
         }
     }
@@ -528,9 +564,15 @@ impl Detector {
     /// Prepares a frame here, in buffers the detector reuses from frame to
     /// frame (what [`Detector::detect`] does before detecting).
     pub fn prepare(&mut self, image: &RgbImage) -> Prepared {
+        self.prepare_region(image, None)
+    }
+
+    /// [`Detector::prepare`] of only a part of the frame (see
+    /// [`Preparer::prepare_region`]).
+    pub fn prepare_region(&mut self, image: &RgbImage, region: Option<[u32; 4]>) -> Prepared {
         let preparer = self.preparer();
         let spare = &mut self.spare;
-        preparer.prepare_into(image, &mut || Some(spare.pop().unwrap_or_default()))
+        preparer.prepare_into(image, region, &mut || Some(spare.pop().unwrap_or_default()))
     }
 
     /// Detects in a frame another thread prepared with [`Detector::preparer`]
@@ -580,6 +622,7 @@ impl Detector {
             });
         }
         let frame_count = frames.len();
+        let offsets: Vec<(f32, f32)> = frames.iter().map(|f| f.offset).collect();
         // Which frame each view belongs to, and how its boxes map back.
         let mut owners: Vec<(usize, ViewMap)> = Vec::new();
         let mut views = Vec::new();
@@ -595,21 +638,30 @@ impl Detector {
             for ((i, _), dets) in owners.into_iter().zip(outputs) {
                 per_frame[i] = dets;
             }
-            return Ok(per_frame);
+        } else {
+            for ((i, map), dets) in owners.into_iter().zip(outputs) {
+                per_frame[i].extend(dets.into_iter().filter_map(|d| map.to_frame(d)));
+            }
+            let views = self.config.views;
+            let max = self.config.max_detections;
+            for dets in &mut per_frame {
+                *dets = merge_views(std::mem::take(dets), views.merge, views.merge_iou);
+                dets.truncate(max);
+            }
         }
-        for ((i, map), dets) in owners.into_iter().zip(outputs) {
-            per_frame[i].extend(dets.into_iter().filter_map(|d| map.to_frame(d)));
+        for (dets, (dx, dy)) in per_frame.iter_mut().zip(offsets) {
+            if (dx, dy) != (0.0, 0.0) {
+                for d in dets {
+                    d.bbox = BBox {
+                        x1: d.bbox.x1 + dx,
+                        y1: d.bbox.y1 + dy,
+                        x2: d.bbox.x2 + dx,
+                        y2: d.bbox.y2 + dy,
+                    };
+                }
+            }
         }
-        let views = self.config.views;
-        let max = self.config.max_detections;
-        Ok(per_frame
-            .into_iter()
-            .map(|dets| {
-                let mut merged = merge_views(dets, views.merge, views.merge_iou);
-                merged.truncate(max);
-                merged
-            })
-            .collect())
+        Ok(per_frame)
     }
 
     /// The most images one model run takes (1 when the model's batch size
@@ -713,7 +765,8 @@ impl Detector {
         let mut views = Vec::with_capacity(images.len());
         for image in images {
             let spare = &mut self.spare;
-            let frame = plain.prepare_into(image, &mut || Some(spare.pop().unwrap_or_default()));
+            let frame =
+                plain.prepare_into(image, None, &mut || Some(spare.pop().unwrap_or_default()));
             views.extend(frame.views);
         }
         self.run_views(views)

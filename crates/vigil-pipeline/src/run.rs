@@ -231,6 +231,8 @@ struct CameraRun {
     /// With `prepare_ahead`: whether the ingest thread prepares every frame
     /// (only while every frame is analysed; skipped ones need nothing).
     prepare_all: Option<Arc<AtomicBool>>,
+    /// The camera's detect region (`[x, y, w, h]`); `None`: the whole frame.
+    region: Option<[u32; 4]>,
 }
 
 /// A site, ready to run.
@@ -319,11 +321,13 @@ impl SiteRun {
             let prepare_all = options
                 .prepare_ahead
                 .map(|p| (p, Arc::new(AtomicBool::new(rate.every() == 1))));
+            // The part of the frame the detector looks at.
+            let region = camera.detect_region.map(|_| camera.detect_rect());
             let prep: Option<FramePrep> = prepare_all.as_ref().map(|(preparer, all)| {
                 let (all, preparer) = (Arc::clone(all), *preparer);
                 let prep: FramePrep = Arc::new(move |rgb: &RgbImage| {
                     all.load(Ordering::Relaxed)
-                        .then(|| PreparedInput(Arc::new(preparer.prepare(rgb))))
+                        .then(|| PreparedInput(Arc::new(preparer.prepare_region(rgb, region))))
                 });
                 prep
             });
@@ -372,6 +376,7 @@ impl SiteRun {
                 rate,
                 skipped: 0,
                 prepare_all: prepare_all.map(|(_, all)| all),
+                region,
             });
         }
         Ok(Self {
@@ -642,7 +647,9 @@ impl SiteRun {
         let inputs: Vec<Prepared> = prepared
             .into_iter()
             .zip(&images)
-            .map(|(p, (_, _, rgb))| p.unwrap_or_else(|| detector.prepare(rgb)))
+            .map(|(p, (i, _, rgb))| {
+                p.unwrap_or_else(|| detector.prepare_region(rgb, self.cameras[*i].region))
+            })
             .collect();
         let found = detector.detect_prepared_batch(inputs)?;
         let share = stage.elapsed().as_secs_f64() / images.len().max(1) as f64;

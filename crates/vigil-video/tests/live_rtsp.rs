@@ -247,6 +247,7 @@ fn rtsp_credentials_from_the_environment_are_used_and_never_shown() {
         frame_size: [640, 360],
         fps: None,
         homography: None,
+        detect_region: None,
     };
     // Missing secret: refused before connecting, naming the variable.
     let err = SourceSpec::from_config("east", &camera, std::path::Path::new("."))

@@ -60,6 +60,29 @@ pub struct Camera {
     /// Nominal frame rate, used only for sizing buffers; timing comes from PTS.
     pub fps: Option<f64>,
     pub homography: Option<Homography>,
+    /// `[x, y, w, h]` in frame pixels: the part of the frame the detector
+    /// looks at, for a camera whose approaches fill only part of its view.
+    /// The detector's input is fitted to this rectangle instead of the
+    /// frame, so the pixels outside cost nothing; road users outside are
+    /// never detected. Every line and lane of this camera's approaches must
+    /// lie inside it; leave a vehicle's height of room beyond the far line,
+    /// since a box is detected by its whole body. Absent: the whole frame.
+    pub detect_region: Option<[f64; 4]>,
+}
+
+impl Camera {
+    /// The detect region as whole pixels `[x, y, w, h]` clipped to the frame
+    /// (the whole frame when none is set). Fractions are rounded outwards.
+    pub fn detect_rect(&self) -> [u32; 4] {
+        let [fw, fh] = self.frame_size;
+        let Some([x, y, w, h]) = self.detect_region else {
+            return [0, 0, fw, fh];
+        };
+        let clip = |v: f64, max: u32| v.clamp(0.0, f64::from(max)) as u32;
+        let (x0, y0) = (clip(x.floor(), fw), clip(y.floor(), fh));
+        let (x1, y1) = (clip((x + w).ceil(), fw), clip((y + h).ceil(), fh));
+        [x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0)]
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -128,6 +128,17 @@ impl Checker<'_> {
             if let Some(hom) = &cam.homography {
                 self.homography(id, &path.key("homography"), hom);
             }
+            if let Some([x, y, w, h]) = cam.detect_region {
+                let rpath = path.key("detect_region");
+                if !(w > 0.0 && h > 0.0) {
+                    self.report(
+                        rpath.clone(),
+                        format!("detect region {}x{} has no area", fmt_num(w), fmt_num(h)),
+                    );
+                }
+                let _ = self.point_in_frame(id, &rpath, [x, y])
+                    && self.point_in_frame(id, &rpath, [x + w, y + h]);
+            }
         }
     }
 
@@ -443,6 +454,61 @@ impl Checker<'_> {
         if let Some(speed) = &a.speed {
             self.speed_zone(cam, &path.key("speed"), speed);
         }
+        self.inside_detect_region(&path, a);
+    }
+
+    /// Every line and lane the approach's rules watch must lie inside its
+    /// camera's detect region: the detector never looks outside it, so a rule
+    /// there would silently never fire.
+    fn inside_detect_region(&mut self, path: &KeyPath, a: &Approach) {
+        let Some(region @ [x, y, w, h]) = self
+            .config
+            .cameras
+            .get(&a.camera)
+            .and_then(|c| c.detect_region)
+        else {
+            return;
+        };
+        let mut points: Vec<(KeyPath, ImagePoint)> = Vec::new();
+        let mut line = |key: KeyPath, l: &ImageLine| {
+            points.extend(l.iter().enumerate().map(|(i, p)| (key.index(i), *p)));
+        };
+        line(path.key("stop_line"), &a.stop_line);
+        if let Some(c) = &a.clearance_line {
+            line(path.key("clearance_line"), c);
+        }
+        for (movement, l) in &a.exits {
+            line(path.key("exits").key(movement.as_str()), l);
+        }
+        if let Some(speed) = &a.speed {
+            line(path.key("speed").key("entry_line"), &speed.entry_line);
+            line(path.key("speed").key("exit_line"), &speed.exit_line);
+        }
+        for (lane_id, lane) in &a.lanes {
+            let lpath = path.key("lanes").key(lane_id).key("polygon");
+            points.extend(
+                lane.polygon
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (lpath.index(i), *p)),
+            );
+        }
+        for (key, [px, py]) in points {
+            if !(px >= x && py >= y && px <= x + w && py <= y + h) {
+                self.report(
+                    key,
+                    format!(
+                        "point ({}, {}) lies outside camera {:?}'s detect_region {}: the \
+                         detector never looks there, so this rule could not see road users \
+                         at it; widen detect_region",
+                        fmt_num(px),
+                        fmt_num(py),
+                        a.camera,
+                        fmt_rect(region)
+                    ),
+                );
+            }
+        }
     }
 
     /// The clearance line must lie wholly beyond the stop line along the travel arrow.
@@ -749,6 +815,11 @@ fn fmt_num(v: f64) -> String {
     } else {
         format!("{v}")
     }
+}
+
+/// `[x, y, w, h]` as written in the config.
+fn fmt_rect(r: [f64; 4]) -> String {
+    format!("[{}]", r.map(fmt_num).join(", "))
 }
 
 fn join_keys<'a>(keys: impl Iterator<Item = &'a String>) -> String {
