@@ -167,6 +167,8 @@ fn run_backend(backend: &str, o: &Options) -> Option<Figures> {
         .enumerate()
         .map(|(i, key)| {
             let (stop, url, clip_kb) = (stop.clone(), url_ingest.clone(), o.clip_kb);
+            // Each edge device sends one package at a time, as the uploader does.
+            let edge = rt.handle().clone();
             std::thread::spawn(move || {
                 let camera = format!("cam-{i}");
                 let device = key.device_id.clone();
@@ -201,7 +203,7 @@ fn run_backend(backend: &str, o: &Options) -> Option<Figures> {
                         bytes: tar.len() as u64,
                     };
                     let t = Instant::now();
-                    match sink.send(&spooled, &tar) {
+                    match edge.block_on(sink.send(&spooled, &tar)) {
                         Ok(()) => {
                             latencies.push(t.elapsed().as_secs_f64() * 1e3);
                             bytes += tar.len();

@@ -50,7 +50,9 @@ async fn intake_story(db_url: &str, dir: &Path) {
 
     let spool_dir = dir.join("spool");
     let (url2, spool_dir2) = (url.clone(), spool_dir.clone());
-    // The edge side is blocking code, as on the device.
+    // The edge side keeps to its own thread, driving the uploader's
+    // futures on this runtime one at a time.
+    let rt = tokio::runtime::Handle::current();
     let outcome = tokio::task::spawn_blocking(move || {
         let mut spool = Spool::open(&spool_dir2, 1 << 30).expect("spool");
         let mut edge = Vec::new();
@@ -59,22 +61,22 @@ async fn intake_story(db_url: &str, dir: &Path) {
         }
         let sink = HttpSink::new(&url2, key(), Duration::from_secs(10)).expect("sink");
         let mut up = Uploader::new(sink, UploadConfig::default());
-        let round = up.run_once(&spool).expect("round");
+        let round = rt.block_on(up.run_once(&spool)).expect("round");
         assert_eq!(round.delivered.len(), 3, "{round:?}");
 
         let mut sink = HttpSink::new(&url2, key(), Duration::from_secs(10)).expect("sink");
         // A duplicate is an idempotent success.
         let again =
             std::fs::read(spool.delivered().expect("delivered")[1].path.clone()).expect("tar");
-        sink.send(&edge[1], &again)
+        rt.block_on(sink.send(&edge[1], &again))
             .expect("a duplicate is accepted");
 
         // A tampered package is refused, naming the reason.
         let p4 = commit(&mut spool, "cam-a", 4);
         let bad = spool_dir2.join("tampered.tar");
         flip_copy(&p4.path, &bad);
-        let refused = sink
-            .send(&p4, &std::fs::read(&bad).expect("read"))
+        let refused = rt
+            .block_on(sink.send(&p4, &std::fs::read(&bad).expect("read")))
             .expect_err("tampered");
         let SendError::Rejected(reason) = refused else {
             panic!("expected a rejection, got {refused:?}")
@@ -90,16 +92,16 @@ async fn intake_story(db_url: &str, dir: &Path) {
         .expect("sink");
         let p4_tar = std::fs::read(&p4.path).expect("read");
         assert!(matches!(
-            stranger.send(&p4, &p4_tar),
+            rt.block_on(stranger.send(&p4, &p4_tar)),
             Err(SendError::Retry(_))
         ));
 
         // Package 5 arrives while 4 is lost: stored, with a gap alert.
         let p5 = commit(&mut spool, "cam-a", 5);
-        sink.send(&p5, &std::fs::read(&p5.path).expect("read"))
+        rt.block_on(sink.send(&p5, &std::fs::read(&p5.path).expect("read")))
             .expect("a package after a gap is stored");
         // Package 4 arrives late: it chains to 3 and 5, so it fills the gap.
-        sink.send(&p4, &p4_tar)
+        rt.block_on(sink.send(&p4, &p4_tar))
             .expect("a late package that fills its gap is stored");
         // Package 4 again, signed anew by the device but with other content,
         // cannot take the place that is now filled.
@@ -112,7 +114,7 @@ async fn intake_story(db_url: &str, dir: &Path) {
             };
             let (s, _) = forged_spool.commit(c, &key()).expect("commit");
             if n == 4 {
-                let refused = sink.send(&s, &std::fs::read(&s.path).expect("read")).expect_err("replaced");
+                let refused = rt.block_on(sink.send(&s, &std::fs::read(&s.path).expect("read"))).expect_err("replaced");
                 assert!(matches!(refused, SendError::Rejected(ref r) if r.contains("does not fill a gap")), "{refused:?}");
             }
         }

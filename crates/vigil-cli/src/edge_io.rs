@@ -2,12 +2,13 @@
 //! thread that does the CPU work.
 //!
 //! `vigil run` spends its cores on decoding and inference; the network side
-//! (Prometheus scrapes, health checks) is idle almost all the time and must
-//! never hold up a frame. One runtime with a single worker thread serves it:
-//! connections are multiplexed on that thread instead of a thread per
-//! listener, and the few blocking reads a scrape needs (the spool's
-//! directory, the kernel clock) run on tokio's blocking pool. The runtime
-//! lives as long as the [`EdgeIo`] value; dropping it stops every server.
+//! (evidence uploads, Prometheus scrapes, health checks) waits almost all
+//! the time and must never hold up a frame. One runtime with a single
+//! worker thread serves it: the uploader's requests and the metrics
+//! connections are multiplexed on that thread instead of a thread each, and
+//! the few blocking reads a scrape needs (the spool's directory, the kernel
+//! clock) run on tokio's blocking pool. The runtime lives as long as the
+//! [`EdgeIo`] value; dropping it stops every server and task.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,20 @@ impl EdgeIo {
             .build()
             .context("cannot start the edge I/O runtime")?;
         Ok(Self { runtime })
+    }
+
+    /// Runs `future` as a task on the I/O runtime.
+    pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime.spawn(future)
+    }
+
+    /// Waits, from outside the runtime, for `future` (a task's handle, say).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
     }
 
     /// Serves `/metrics` (OpenMetrics text) and `/healthz` (200 `ok`, or 503

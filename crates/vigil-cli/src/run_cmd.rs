@@ -216,12 +216,13 @@ pub(crate) fn kernel_clock_synced() -> bool {
     }
 }
 
-/// The uploader thread: sends the spool's packages to the configured sink.
+/// The uploader task on the edge I/O runtime: sends the spool's packages to
+/// the configured sink.
 struct RunningUploader {
     url: String,
     spool: Arc<Mutex<Spool>>,
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
+    task: tokio::task::JoinHandle<()>,
     delivered_before: usize,
 }
 
@@ -240,6 +241,7 @@ fn start_uploader(
     config: &SiteConfig,
     base: &Path,
     spool: Arc<Mutex<Spool>>,
+    io: &EdgeIo,
 ) -> anyhow::Result<RunningUploader> {
     let vigil_core::config::Sink::Http { url, timeout_s } = &config.sink;
     let key = DeviceKey::read(&resolve(base, &config.evidence.device_key))?;
@@ -247,18 +249,19 @@ fn start_uploader(
         .with_context(|| format!("sink.url {url}"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let delivered_before = count(&spool, true);
-    let thread = {
+    let task = {
         let (spool, stop) = (Arc::clone(&spool), Arc::clone(&stop));
-        std::thread::Builder::new()
-            .name("uploader".into())
-            .spawn(move || Uploader::new(sink, UploadConfig::default()).run(&spool, &stop))
-            .context("cannot start the uploader thread")?
+        io.spawn(async move {
+            Uploader::new(sink, UploadConfig::default())
+                .run(&spool, &stop)
+                .await;
+        })
     };
     Ok(RunningUploader {
         url: url.clone(),
         spool,
         stop,
-        thread,
+        task,
         delivered_before,
     })
 }
@@ -266,13 +269,17 @@ fn start_uploader(
 impl RunningUploader {
     /// Lets the uploader drain for up to `grace`, stops it, and says where
     /// things stand.
-    fn finish(self, grace: Duration) -> String {
+    fn finish(self, grace: Duration, io: &EdgeIo) -> String {
         let deadline = std::time::Instant::now() + grace;
         while count(&self.spool, false) > 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(200));
         }
         self.stop.store(true, Ordering::SeqCst);
-        let _ = self.thread.join();
+        // It notices within 50 ms, or once a request in flight ends (bounded
+        // by sink.timeout_s).
+        if let Err(e) = io.block_on(self.task) {
+            tracing::error!("the uploader task failed: {e}");
+        }
         let delivered = count(&self.spool, true).saturating_sub(self.delivered_before);
         let waiting = count(&self.spool, false);
         if waiting == 0 {
@@ -424,11 +431,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
     };
     let mut site = SiteRun::new(&config, &base, &options)
         .with_context(|| format!("cannot start site {}", args.config.display()))?;
+    // Network I/O (the uploader, metrics) runs on its own small runtime for
+    // the whole run.
+    let mut edge_io: Option<EdgeIo> = None;
     let mut uploader = None;
     if !args.no_evidence {
         let mut stage = open_evidence(&models, &config, &base, &args.config)?;
         if !args.no_upload {
-            uploader = Some(start_uploader(&config, &base, stage.spool())?);
+            let io = match edge_io {
+                Some(ref io) => io,
+                None => edge_io.insert(EdgeIo::start()?),
+            };
+            uploader = Some(start_uploader(&config, &base, stage.spool(), io)?);
         }
         let recovered = stage
             .recover_intents()
@@ -440,8 +454,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
         }
         site = site.with_evidence(stage);
     }
-    // Network endpoints run on their own small runtime for the whole run.
-    let mut edge_io: Option<EdgeIo> = None;
     if let Some(addr) = &args.metrics_listen {
         let metrics = Arc::new(vigil_pipeline::Metrics::new());
         let replay = config.cameras.values().all(|c| {
@@ -454,7 +466,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
             )
         });
         let spool = site.evidence().map(|e| e.spool());
-        let io = edge_io.insert(EdgeIo::start()?);
+        let io = match edge_io {
+            Some(ref io) => io,
+            None => edge_io.insert(EdgeIo::start()?),
+        };
         let local = io.serve_metrics(
             addr,
             MetricsState {
@@ -498,10 +513,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
         );
     }
     println!("  summary records: {}", report.summaries);
-    if let Some(up) = uploader {
+    if let (Some(up), Some(io)) = (uploader, &edge_io) {
         println!(
             "  {}",
-            up.finish(Duration::from_secs_f64(args.upload_drain_s.max(0.0)))
+            up.finish(Duration::from_secs_f64(args.upload_drain_s.max(0.0)), io)
         );
     }
     if let Some(stage) = site.evidence() {

@@ -203,7 +203,12 @@ fn review_ui_in_headless_chromium() {
     )
     .expect("sink");
     let mut up = Uploader::new(sink, UploadConfig::default());
-    let round = up.run_once(&spool).expect("upload");
+    let round = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(up.run_once(&spool))
+        .expect("upload");
     assert_eq!(round.delivered.len(), 3, "{round:?}");
 
     let out_dir = repo().join("target/e2e");

@@ -59,9 +59,20 @@
 //! logs it and keeps it in `.reason` files. Only plain `http://` URLs are
 //! supported (no TLS stack on the edge yet); the signature authenticates
 //! each request either way.
+//!
+//! # On tokio
+//!
+//! Sending is network I/O that mostly waits, so the uploader is async: `vigil
+//! run` runs it as a task on the edge's small I/O runtime beside the metrics
+//! server, not as a thread of its own. The spool's operations (a directory
+//! listing, a rename and an fsync, under the lock the evidence writer
+//! shares) are short blocking sections: on a multi-threaded runtime they run
+//! in [`tokio::task::block_in_place`], so the runtime's other tasks move to
+//! another thread meanwhile. Package files are read with `tokio::fs`.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,16 +107,14 @@ pub enum SendError {
 
 /// Where packages are delivered: the case system's HTTP API today, a
 /// message broker later.
-pub trait PackageSink {
+pub trait PackageSink: Send {
     /// Delivers one package; `Ok` only once the receiver has it (or already
     /// had it: sinks are idempotent by event id).
-    fn send(&mut self, package: &Spooled, tar: &[u8]) -> Result<(), SendError>;
-}
-
-impl<T: PackageSink + ?Sized> PackageSink for Box<T> {
-    fn send(&mut self, package: &Spooled, tar: &[u8]) -> Result<(), SendError> {
-        (**self).send(package, tar)
-    }
+    fn send(
+        &mut self,
+        package: &Spooled,
+        tar: &[u8],
+    ) -> impl Future<Output = Result<(), SendError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -281,10 +290,11 @@ fn unix_seconds() -> u64 {
 
 // ---------------------------------------------------------------- HTTP sink
 
-/// POSTs packages to the case system (blocking, one at a time).
+/// POSTs packages to the case system, one at a time (async; needs a tokio
+/// runtime with I/O and timers enabled).
 pub struct HttpSink {
-    agent: ureq::Agent,
-    url: String,
+    client: reqwest::Client,
+    url: reqwest::Url,
     /// The request target that is signed: path and query.
     target: String,
     key: DeviceKey,
@@ -307,74 +317,94 @@ impl HttpSink {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
-        let uri: ureq::http::Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(other) => {
-                return Err(bad(&format!(
-                    "scheme {other} is not supported; use http:// (requests are signed)"
-                )))
-            }
-            None => return Err(bad("no scheme; expected http://host:port/path")),
+        if !url.contains("://") {
+            return Err(bad("no scheme; expected http://host:port/path"));
         }
-        if uri.host().is_none() {
+        let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        if parsed.scheme() != "http" {
+            return Err(bad(&format!(
+                "scheme {} is not supported; use http:// (requests are signed)",
+                parsed.scheme()
+            )));
+        }
+        if parsed.host().is_none() {
             return Err(bad("no host"));
         }
-        let target = uri
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-        let config = ureq::Agent::config_builder()
-            // 4xx/5xx are answers to classify, not transport errors.
-            .http_status_as_error(false)
-            // A redirected POST could be replayed as a GET; treat 3xx as transient.
-            .max_redirects(0)
-            .max_redirects_will_error(false)
+        // The request target exactly as the client will send it.
+        let target = match parsed.query() {
+            Some(q) => format!("{}?{q}", parsed.path()),
+            None => parsed.path().to_owned(),
+        };
+        let client = reqwest::Client::builder()
+            // A redirected POST could be replayed as a GET; a 3xx is an
+            // answer, classified as transient.
+            .redirect(reqwest::redirect::Policy::none())
             // The case system is reached directly; an inherited proxy variable
             // must not divert evidence.
-            .proxy(None)
-            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
-            .timeout_global(Some(timeout))
-            .build();
+            .no_proxy()
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| bad(&e.to_string()))?;
         Ok(Self {
-            agent: ureq::Agent::new_with_config(config),
-            url: url.to_owned(),
+            client,
+            url: parsed,
             target,
             key,
         })
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        self.url.as_str()
     }
 }
 
+/// The most of a response body kept as the reason: a reason is short text,
+/// and a server must never flood the log.
+const REASON_LIMIT: usize = 2048;
+
 impl PackageSink for HttpSink {
-    fn send(&mut self, package: &Spooled, tar: &[u8]) -> Result<(), SendError> {
+    async fn send(&mut self, package: &Spooled, tar: &[u8]) -> Result<(), SendError> {
         let auth = authorization(&self.key, "POST", &self.target, unix_seconds(), tar);
         let response = self
-            .agent
-            .post(&self.url)
+            .client
+            .post(self.url.clone())
             .header("Content-Type", CONTENT_TYPE)
             .header(HEADER_DEVICE, encode_header(&self.key.device_id))
             .header(HEADER_CAMERA, encode_header(&package.camera))
             .header(HEADER_SEQUENCE, package.sequence.to_string())
             .header(HEADER_EVENT_ID, encode_header(&package.event_id))
             .header("Authorization", auth)
-            .send(tar);
+            .body(tar.to_vec())
+            .send()
+            .await;
         match response {
             Ok(mut r) => {
                 let status = r.status().as_u16();
-                // A reason is short text; never let a server flood the log.
-                let body = r
-                    .body_mut()
-                    .with_config()
-                    .limit(2048)
-                    .read_to_string()
-                    .unwrap_or_default();
-                classify_status(status, &body)
+                let mut body = Vec::new();
+                while body.len() < REASON_LIMIT {
+                    match r.chunk().await {
+                        Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                        _ => break,
+                    }
+                }
+                body.truncate(REASON_LIMIT);
+                classify_status(status, &String::from_utf8_lossy(&body))
             }
             Err(e) => Err(SendError::Retry(format!("POST {}: {e}", self.url))),
         }
+    }
+}
+
+/// Runs a short blocking section (spool listing, rename, fsync) without
+/// stalling a multi-threaded runtime's other tasks; on a current-thread
+/// runtime (tests) or outside one it simply runs.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
@@ -528,9 +558,12 @@ impl<S: PackageSink> Uploader<S> {
 
     /// One pass: every camera that is not backing off delivers its pending
     /// packages in sequence until one fails.
-    pub fn run_once(&mut self, spool: &impl SpoolAccess) -> Result<Round, UploadError> {
+    pub async fn run_once(
+        &mut self,
+        spool: &(impl SpoolAccess + Sync),
+    ) -> Result<Round, UploadError> {
         let (pending, spool_dir) =
-            spool.with_spool(|s| s.pending().map(|p| (p, s.dir().to_path_buf())))?;
+            blocking(|| spool.with_spool(|s| s.pending().map(|p| (p, s.dir().to_path_buf()))))?;
         let mut by_camera: BTreeMap<String, Vec<Spooled>> = BTreeMap::new();
         for p in pending {
             by_camera.entry(p.camera.clone()).or_default().push(p);
@@ -550,7 +583,7 @@ impl<S: PackageSink> Uploader<S> {
             let mut left = packages.len();
             for package in &packages {
                 // Ends this camera's turn; every later package waits behind it.
-                let stop = match self.deliver(spool, &spool_dir, package, &mut round) {
+                let stop = match self.deliver(spool, &spool_dir, package, &mut round).await {
                     Ok(true) => false,
                     Ok(false) => true,
                     Err(e) => {
@@ -571,17 +604,19 @@ impl<S: PackageSink> Uploader<S> {
 
     /// Sends one package. `Ok(true)`: it left `pending/` (delivered or
     /// rejected); `Ok(false)`: it stays, and the camera backs off.
-    fn deliver(
+    async fn deliver(
         &mut self,
-        spool: &impl SpoolAccess,
+        spool: &(impl SpoolAccess + Sync),
         spool_dir: &Path,
         package: &Spooled,
         round: &mut Round,
     ) -> Result<bool, UploadError> {
-        let tar = fs::read(&package.path).map_err(io(&package.path))?;
-        match self.sink.send(package, &tar) {
+        let tar = tokio::fs::read(&package.path)
+            .await
+            .map_err(io(&package.path))?;
+        match self.sink.send(package, &tar).await {
             Ok(()) => {
-                spool.with_spool(|s| s.mark_delivered(package))?;
+                blocking(|| spool.with_spool(|s| s.mark_delivered(package)))?;
                 self.cameras.remove(&package.camera);
                 tracing::debug!(camera = %package.camera, sequence = package.sequence,
                     event_id = %package.event_id, "delivered");
@@ -594,7 +629,7 @@ impl<S: PackageSink> Uploader<S> {
                 Ok(false)
             }
             Err(SendError::Rejected(reason)) => {
-                let (path, reason_path) = move_rejected(spool_dir, package, &reason)?;
+                let (path, reason_path) = blocking(|| move_rejected(spool_dir, package, &reason))?;
                 tracing::error!(alarm = "evidence_rejected", camera = %package.camera,
                     sequence = package.sequence, event_id = %package.event_id,
                     path = %path.display(), reason_file = %reason_path.display(), %reason,
@@ -613,9 +648,9 @@ impl<S: PackageSink> Uploader<S> {
     /// Delivers until `stop` is set: a pass, then a sleep until the next
     /// camera is due or `poll` has passed. Errors reading the spool are
     /// logged and retried; the loop ends only on `stop`.
-    pub fn run(&mut self, spool: &impl SpoolAccess, stop: &AtomicBool) {
+    pub async fn run(&mut self, spool: &(impl SpoolAccess + Sync), stop: &AtomicBool) {
         while !stop.load(Ordering::Relaxed) {
-            let wait = match self.run_once(spool) {
+            let wait = match self.run_once(spool).await {
                 Ok(_) => {
                     let now = Instant::now();
                     self.cameras
@@ -630,19 +665,19 @@ impl<S: PackageSink> Uploader<S> {
                     self.config.poll
                 }
             };
-            sleep_unless_stopped(wait, stop);
+            sleep_unless_stopped(wait, stop).await;
         }
     }
 }
 
-fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
+async fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
     let end = Instant::now() + total;
     while !stop.load(Ordering::Relaxed) {
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
-        std::thread::sleep(left.min(Duration::from_millis(50)));
+        tokio::time::sleep(left.min(Duration::from_millis(50))).await;
     }
 }
 
@@ -722,11 +757,20 @@ mod tests {
     }
 
     impl PackageSink for Scripted {
-        fn send(&mut self, p: &Spooled, tar: &[u8]) -> Result<(), SendError> {
+        async fn send(&mut self, p: &Spooled, tar: &[u8]) -> Result<(), SendError> {
             assert_eq!(tar.len() as u64, p.bytes);
             self.sent.push((p.camera.clone(), p.sequence));
             self.answers.pop_front().unwrap_or(Ok(()))
         }
+    }
+
+    /// Drives a future to the end on a runtime of the test's own.
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f)
     }
 
     fn fast() -> UploadConfig {
@@ -755,7 +799,7 @@ mod tests {
             sent: Vec::new(),
         };
         let mut up = Uploader::new(sink, fast());
-        let round = up.run_once(&spool).expect("round");
+        let round = block_on(up.run_once(&spool)).expect("round");
         assert_eq!(
             up.sink().sent,
             vec![
@@ -783,7 +827,7 @@ mod tests {
         assert!(reason.contains("HTTP 422: bad"), "{reason}");
         // After the backoff, camera a goes on from sequence 2.
         std::thread::sleep(Duration::from_millis(10));
-        let round = up.run_once(&spool).expect("round");
+        let round = block_on(up.run_once(&spool)).expect("round");
         assert_eq!(round.delivered.len(), 2);
         assert_eq!(up.sink().sent[5..], [("a".into(), 2), ("a".into(), 3)]);
         assert!(spool.pending().expect("pending").is_empty());

@@ -283,6 +283,15 @@ fn answer(request: &mut tiny_http::Request, state: &Mutex<Received>, dir: &Path)
     (201, "stored".into())
 }
 
+/// Drives an uploader future to the end on a runtime of the test's own.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -312,7 +321,7 @@ fn uploader(port: u16) -> Uploader<HttpSink> {
 fn deliver_all(spool: &Spool, up: &mut Uploader<HttpSink>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let round = up.run_once(spool).expect("round");
+        let round = block_on(up.run_once(spool)).expect("round");
         assert!(round.rejected.is_empty(), "rejected: {:?}", round.rejected);
         if round.waiting == 0 {
             return;
@@ -573,7 +582,7 @@ fn receiver_down_then_failing_then_up_delivers_everything_in_order() {
         let (spool, stop) = (spool.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut up = uploader(port);
-            up.run(&spool, &stop);
+            block_on(up.run(&spool, &stop));
         })
     };
     // Down: connection refused; nothing moves, the uploader keeps trying.
@@ -642,14 +651,19 @@ fn duplicates_count_as_delivered_and_a_corrupt_package_is_rejected_aside() {
             Duration::from_secs(5),
         )
         .expect("sink");
-        vigil_evidence::PackageSink::send(&mut sink, &pending[0], &first).expect("send");
+        block_on(vigil_evidence::PackageSink::send(
+            &mut sink,
+            &pending[0],
+            &first,
+        ))
+        .expect("send");
     }
     let mut rotten = std::fs::read(&pending[2].path).expect("read");
     let n = rotten.len();
     rotten[n / 2] ^= 0x40;
     std::fs::write(&pending[2].path, rotten).expect("write");
 
-    let round = up.run_once(&spool).expect("round");
+    let round = block_on(up.run_once(&spool)).expect("round");
     assert_eq!(round.delivered.len(), 3);
     assert_eq!(round.rejected.len(), 1);
     let rejected = &round.rejected[0];
