@@ -130,6 +130,16 @@ pub struct DetectArgs {
     /// instead of the 640x640 square.
     #[arg(long)]
     pub fit_input: bool,
+    /// With --fit-input: the fitted input's long side, a multiple of 32
+    /// (as `[detector] input_size` in a site). Below the model's 640 it
+    /// trades small objects for speed; this measures how many.
+    #[arg(long, default_value_t = 640, requires = "fit_input", value_parser = parse_input_size)]
+    pub input_size: u32,
+    /// Look only at the part X,Y,W,H (pixels) of every image, as a camera's
+    /// `detect_region` does, and score only the labels whose centre lies
+    /// in it. With --fit-input the input is fitted to the region.
+    #[arg(long, value_parser = parse_region)]
+    pub region: Option<[u32; 4]>,
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
     /// cpu, cuda or tensorrt (a GPU needs a build with that feature and
@@ -643,6 +653,29 @@ fn align(truth: &str, read: &str) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// A detector input side: a positive multiple of 32 (the network's coarsest
+/// stride).
+fn parse_input_size(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n) if n >= 32 && n % 32 == 0 => Ok(n),
+        _ => Err(format!("{text:?} is not a multiple of 32 of at least 32")),
+    }
+}
+
+/// `X,Y,W,H` in pixels, with some area.
+fn parse_region(text: &str) -> Result<[u32; 4], String> {
+    let parts: Vec<u32> = text
+        .split(',')
+        .map(|p| p.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{text:?} is not X,Y,W,H in whole pixels: {e}"))?;
+    match *parts.as_slice() {
+        [x, y, w, h] if w > 0 && h > 0 => Ok([x, y, w, h]),
+        [_, _, _, _] => Err(format!("region {text:?} has no area")),
+        _ => Err(format!("{text:?} is not X,Y,W,H (four numbers)")),
+    }
 }
 
 #[cfg(test)]

@@ -88,6 +88,8 @@ struct DetectReport {
     views: String,
     /// The network input, width and height.
     input: [u32; 2],
+    /// The `--region` looked at (X, Y, W, H), if any.
+    region: Option<[u32; 4]>,
     image_count: usize,
     /// Model runs per image (1 without extra views).
     inferences_per_image: f64,
@@ -220,14 +222,17 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
     };
     let mut shape = DetectorShape::default();
     if args.fit_input {
-        let sizes = images
-            .iter()
-            .map(|p| {
-                image::image_dimensions(p)
-                    .with_context(|| format!("cannot read the size of {}", p.display()))
-            })
-            .collect::<anyhow::Result<Vec<(u32, u32)>>>()?;
-        let fitted = DetectorConfig::fitted_input(config.input.0, &sizes);
+        let sizes = match args.region {
+            Some([_, _, w, h]) => vec![(w, h)],
+            None => images
+                .iter()
+                .map(|p| {
+                    image::image_dimensions(p)
+                        .with_context(|| format!("cannot read the size of {}", p.display()))
+                })
+                .collect::<anyhow::Result<Vec<(u32, u32)>>>()?,
+        };
+        let fitted = DetectorConfig::fitted_input(args.input_size, &sizes);
         shape.input = (fitted != config.input).then_some(fitted);
     }
     let (model, shape) = models.open_detector_model(&args.model, options, shape)?;
@@ -252,14 +257,27 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let label_path = args.labels.join(format!("{stem}.txt"));
-        let labels = read_yolo(
+        let mut labels = read_yolo(
             &label_path,
             image.width as f32,
             image.height as f32,
             names.len(),
         )?;
+        if let Some([x, y, w, h]) = args.region {
+            let (x0, y0, x1, y1) = (x as f32, y as f32, (x + w) as f32, (y + h) as f32);
+            labels.retain(|(_, b)| {
+                let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+                cx >= x0 && cx <= x1 && cy >= y0 && cy <= y1
+            });
+        }
         let started = Instant::now();
-        let detections = detector.detect(&image)?;
+        let detections = match args.region {
+            Some(region) => {
+                let prepared = detector.prepare_region(&image, Some(region));
+                detector.detect_prepared(prepared)?
+            }
+            None => detector.detect(&image)?,
+        };
         detect_time += started.elapsed();
         inferences += config.views.inferences(image.width, image.height);
         let units = rider_units(&detections, true);
@@ -314,6 +332,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
         confidence: args.confidence,
         views: args.tiles.clone().unwrap_or_else(|| "none".to_owned()),
         input: [config.input.0, config.input.1],
+        region: args.region,
         image_count: images.len(),
         inferences_per_image: inferences as f64 / n,
         ms_per_image: detect_time.as_secs_f64() * 1000.0 / n,
@@ -326,14 +345,17 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<Verdict> {
             .collect(),
     };
     println!(
-        "{} ({} images, {} at confidence {}, {}x{} input, views: {})",
+        "{} ({} images, {} at confidence {}, {}x{} input, views: {}{})",
         report.images,
         report.image_count,
         report.model,
         report.confidence,
         report.input[0],
         report.input[1],
-        report.views
+        report.views,
+        report.region.map_or(String::new(), |[x, y, w, h]| format!(
+            ", region {x},{y},{w},{h}: labels centred in it only"
+        ))
     );
     println!(
         "  {:.1} inferences and {:.1} ms per image (detection, views and merging); \

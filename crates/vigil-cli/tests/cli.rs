@@ -434,6 +434,8 @@ fn eval_detect_finds_the_reference_cars_on_a_committed_frame() {
     let (w, h) = (960.0, 540.0);
     let mut yolo = String::new();
     let mut cars = 0;
+    // Cars centred in the near left corner (x < 420, y > 380), for --region.
+    let mut cars_near = 0;
     for d in reference["detections"].as_array().expect("detections") {
         if d["class"] != "car" {
             continue;
@@ -452,6 +454,7 @@ fn eval_detect_finds_the_reference_cars_on_a_committed_frame() {
             (b[3] - b[1]) / h
         );
         cars += 1;
+        cars_near += usize::from((b[0] + b[2]) / 2.0 < 420.0 && (b[1] + b[3]) / 2.0 > 380.0);
     }
     std::fs::write(labels.join("motorway-000.txt"), yolo).expect("labels");
     std::fs::write(tmp.path().join("classes.txt"), "car\n").expect("classes");
@@ -484,6 +487,45 @@ fn eval_detect_finds_the_reference_cars_on_a_committed_frame() {
             "fit_input {fit}: {report}"
         );
     }
+    // A smaller fitted input: 480 along the frame's long side.
+    let base = [
+        "eval",
+        "detect",
+        "--images",
+        images.to_str().expect("utf-8"),
+        "--labels",
+        labels.to_str().expect("utf-8"),
+        "--json",
+        json.to_str().expect("utf-8"),
+        "--fit-input",
+        "--input-size",
+    ];
+    let out = vigil(&[&base[..], &["480"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
+    assert_eq!(report["input"], serde_json::json!([480, 288]));
+    // Only the near left corner: its cars are found, and only they are scored.
+    let out = vigil(&[&base[..], &["640", "--region", "0,380,420,160"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
+    assert_eq!(report["input"], serde_json::json!([640, 256]));
+    assert_eq!(report["region"], serde_json::json!([0, 380, 420, 160]));
+    assert!(cars_near > 0 && cars_near < cars, "{cars_near} of {cars}");
+    assert_eq!(report["classes"]["car"]["labels"], cars_near);
+    assert_eq!(
+        report["classes"]["car"]["recall"].as_f64(),
+        Some(1.0),
+        "{report}"
+    );
+    let out = vigil(&[&base[..], &["500"]].concat());
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("\"500\" is not a multiple of 32"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
