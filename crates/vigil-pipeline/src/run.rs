@@ -195,8 +195,10 @@ fn record_seconds(report: &mut RunReport, metrics: Option<&Metrics>, stage: &str
 pub struct RunReport {
     /// Time per stage on the analysis thread: `vision` (lamp ROIs),
     /// `detect` (detector and rider pairing), `track_rules` (tracker, rules,
-    /// counts, crop keeping), `plates`, `evidence` (intents and packaging).
-    /// Decoding runs on the ingest threads and is not in here.
+    /// counts, crop keeping), `plates`, `evidence` (intents and packaging),
+    /// and `idle_wait`: naps when no camera had a frame ready, so a run
+    /// held up by decoding shows it. Decoding runs on the ingest threads and
+    /// is not in here.
     pub stages: BTreeMap<String, StageTime>,
     pub cameras: BTreeMap<String, CameraReport>,
     pub events_by_type: BTreeMap<String, usize>,
@@ -586,7 +588,9 @@ impl SiteRun {
                 )?;
             }
             if !served {
+                let idle = Instant::now();
                 std::thread::sleep(Duration::from_millis(5));
+                record_stage(&mut report, self.metrics.as_deref(), "idle_wait", idle);
             }
         }
         for i in 0..self.cameras.len() {
