@@ -459,8 +459,8 @@ fn eval_detect_finds_the_reference_cars_on_a_committed_frame() {
     std::fs::write(labels.join("motorway-000.txt"), yolo).expect("labels");
     std::fs::write(tmp.path().join("classes.txt"), "car\n").expect("classes");
     let json = tmp.path().join("detect.json");
-    // The square input, and the input fitted to the 960x540 frame.
-    for (fit, input) in [(false, [640, 640]), (true, [640, 384])] {
+    // `vigil eval detect` with `extra` arguments: its JSON report, or stderr.
+    let eval = |extra: &[&str]| -> Result<serde_json::Value, String> {
         let mut args = vec![
             "eval",
             "detect",
@@ -471,45 +471,32 @@ fn eval_detect_finds_the_reference_cars_on_a_committed_frame() {
             "--json",
             json.to_str().expect("utf-8"),
         ];
-        if fit {
-            args.push("--fit-input");
-        }
+        args.extend_from_slice(extra);
         let out = vigil(&args);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let report: serde_json::Value =
+        if !out.status.success() {
+            return Err(stderr(&out));
+        }
+        Ok(
             serde_json::from_str(&std::fs::read_to_string(&json).expect("json"))
-                .expect("valid JSON");
+                .expect("valid JSON"),
+        )
+    };
+    // The square input, and the input fitted to the 960x540 frame.
+    for (extra, input) in [(&[][..], [640, 640]), (&["--fit-input"][..], [640, 384])] {
+        let report = eval(extra).unwrap_or_else(|e| panic!("{extra:?}: {e}"));
         assert_eq!(report["input"], serde_json::json!(input));
         assert_eq!(report["classes"]["car"]["labels"], cars);
         assert_eq!(
             report["classes"]["car"]["recall"].as_f64(),
             Some(1.0),
-            "fit_input {fit}: {report}"
+            "{extra:?}: {report}"
         );
     }
     // A smaller fitted input: 480 along the frame's long side.
-    let base = [
-        "eval",
-        "detect",
-        "--images",
-        images.to_str().expect("utf-8"),
-        "--labels",
-        labels.to_str().expect("utf-8"),
-        "--json",
-        json.to_str().expect("utf-8"),
-        "--fit-input",
-        "--input-size",
-    ];
-    let out = vigil(&[&base[..], &["480"]].concat());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
+    let report = eval(&["--fit-input", "--input-size", "480"]).expect("480");
     assert_eq!(report["input"], serde_json::json!([480, 288]));
     // Only the near left corner: its cars are found, and only they are scored.
-    let out = vigil(&[&base[..], &["640", "--region", "0,380,420,160"]].concat());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
+    let report = eval(&["--fit-input", "--region", "0,380,420,160"]).expect("region");
     assert_eq!(report["input"], serde_json::json!([640, 256]));
     assert_eq!(report["region"], serde_json::json!([0, 380, 420, 160]));
     assert!(cars_near > 0 && cars_near < cars, "{cars_near} of {cars}");
@@ -519,13 +506,8 @@ fn eval_detect_finds_the_reference_cars_on_a_committed_frame() {
         Some(1.0),
         "{report}"
     );
-    let out = vigil(&[&base[..], &["500"]].concat());
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("\"500\" is not a multiple of 32"),
-        "{}",
-        stderr(&out)
-    );
+    let err = eval(&["--fit-input", "--input-size", "500"]).expect_err("not a multiple of 32");
+    assert!(err.contains("\"500\" is not a multiple of 32"), "{err}");
 }
 
 #[test]

@@ -580,6 +580,20 @@ fn sigterm_in_a_busy_three_camera_run_loses_no_event_and_the_case_system_gets_ev
     );
 }
 
+/// `vigil run` on the first 120 frames of each camera, events to `events`,
+/// with info logs (the detector's input is logged).
+fn run_120_frames(config: &Path, events: &Path) -> std::process::Output {
+    vigil()
+        .args(["run", "--config"])
+        .arg(config)
+        .arg("--events-out")
+        .arg(events)
+        .args(["--max-frames", "120", "--upload-drain-s", "0"])
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("vigil runs")
+}
+
 #[test]
 fn frames_batched_across_cameras_give_the_events_of_one_frame_at_a_time() {
     // The same two-camera site, the detector taking one image a run or both
@@ -600,14 +614,7 @@ fn frames_batched_across_cameras_give_the_events_of_one_frame_at_a_time() {
             .insert("max_batch".into(), max_batch.into());
         std::fs::write(&config, toml::to_string(&site).expect("TOML")).expect("config");
         let events = dir.path().join("events.jsonl");
-        let out = vigil()
-            .args(["run", "--config"])
-            .arg(&config)
-            .arg("--events-out")
-            .arg(&events)
-            .args(["--max-frames", "120", "--upload-drain-s", "0"])
-            .output()
-            .expect("vigil runs");
+        let out = run_120_frames(&config, &events);
         assert!(
             out.status.success(),
             "max_batch {max_batch}: {}",
@@ -659,15 +666,7 @@ fn a_detect_region_limits_detection_to_the_approach_and_keeps_frame_pixels() {
     );
     std::fs::write(&config, text).expect("config");
     let events = dir.path().join("events.jsonl");
-    let out = vigil()
-        .args(["run", "--config"])
-        .arg(&config)
-        .arg("--events-out")
-        .arg(&events)
-        .args(["--max-frames", "120", "--upload-drain-s", "0"])
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("vigil runs");
+    let out = run_120_frames(&config, &events);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
