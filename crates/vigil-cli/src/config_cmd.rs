@@ -38,12 +38,15 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<Verdict> {
             .with_context(|| format!("cannot read config {}", file.display()))?;
         let origin = file.display().to_string();
         match vigil_core::config::check(&origin, &text, Some(&catalog)) {
-            Ok(cfg) => println!(
-                "{origin}: ok ({}, {}, {})",
-                count(cfg.cameras.len(), "camera", "cameras"),
-                count(cfg.approaches.len(), "approach", "approaches"),
-                count(cfg.signals.len(), "signal", "signals")
-            ),
+            Ok(cfg) => {
+                println!(
+                    "{origin}: ok ({}, {}, {})",
+                    count(cfg.cameras.len(), "camera", "cameras"),
+                    count(cfg.approaches.len(), "approach", "approaches"),
+                    count(cfg.signals.len(), "signal", "signals")
+                );
+                println!("  {}", detector_input(&cfg));
+            }
             Err(err) => {
                 failed += 1;
                 for d in &err.diagnostics {
@@ -63,4 +66,35 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<Verdict> {
 
 fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// What the detector will take in, so a site engineer tuning
+/// `detect_region` or `input_size` sees its effect without a run.
+fn detector_input(cfg: &vigil_core::config::SiteConfig) -> String {
+    let d = &cfg.detector;
+    if !d.fit_input {
+        return format!("detector input {0}x{0} (square)", d.input_size);
+    }
+    let (w, h) = crate::run_cmd::fitted_input(cfg);
+    let regions: Vec<String> = cfg
+        .cameras
+        .iter()
+        .filter(|(_, c)| c.detect_region.is_some())
+        .map(|(id, c)| {
+            let [x, y, rw, rh] = c.detect_rect();
+            format!("{id} {rw}x{rh} at ({x}, {y})")
+        })
+        .collect();
+    let seen = if regions.is_empty() {
+        "the cameras' frames".to_owned()
+    } else {
+        format!(
+            "the cameras' frames and detect regions ({})",
+            regions.join(", ")
+        )
+    };
+    format!(
+        "detector input {w}x{h} for a YOLOv8-format model: {seen} at {} along the long side",
+        d.input_size
+    )
 }

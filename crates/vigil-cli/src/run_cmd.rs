@@ -127,6 +127,22 @@ pub fn load_site(path: &Path, models: &Models) -> anyhow::Result<(SiteConfig, Pa
     Ok((config, base))
 }
 
+/// The detector input that holds what the detector sees of every camera
+/// (its detect region, or the whole frame) at `[detector] input_size`
+/// along the long side; `vigil run` uses it when `fit_input` is on and the
+/// model takes it.
+pub fn fitted_input(config: &SiteConfig) -> (u32, u32) {
+    let seen: Vec<(u32, u32)> = config
+        .cameras
+        .values()
+        .map(|c| {
+            let [_, _, w, h] = c.detect_rect();
+            (w, h)
+        })
+        .collect();
+    DetectorConfig::fitted_input(config.detector.input_size, &seen)
+}
+
 /// The site's configured detector, its model verified first.
 pub fn open_detector(models: &Models, config: &SiteConfig) -> anyhow::Result<Detector> {
     let d = &config.detector;
@@ -136,16 +152,7 @@ pub fn open_detector(models: &Models, config: &SiteConfig) -> anyhow::Result<Det
         .with_context(|| format!("no detector model {:?} in the manifest", d.model))?;
     // Thresholds, input size and the extra views ([detector.views]).
     let mut detector_config = DetectorConfig::from(d);
-    // What the detector sees of each camera: its detect region, or the frame.
-    let frames: Vec<(u32, u32)> = config
-        .cameras
-        .values()
-        .map(|c| {
-            let [_, _, w, h] = c.detect_rect();
-            (w, h)
-        })
-        .collect();
-    let fitted = DetectorConfig::fitted_input(d.input_size, &frames);
+    let fitted = fitted_input(config);
     let wanted = DetectorShape {
         dynamic_batch: d.max_batch() > 1,
         input: (d.fit_input && fitted != detector_config.input).then_some(fitted),

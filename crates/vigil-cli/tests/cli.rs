@@ -81,9 +81,22 @@ fn shipped_configs_pass_the_check() {
         "check",
         "configs/demo.toml",
         "configs/example-intersection.toml",
+        "configs/hanoi-16h15.toml",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("configs/demo.toml: ok"));
+    let said = stdout(&out);
+    assert!(said.contains("configs/demo.toml: ok"), "{said}");
+    // What the detector will take in, as `vigil run` fits it.
+    assert!(
+        said.contains(
+            "detector input 640x384 for a YOLOv8-format model: the cameras' frames at 640"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("detector input 480x224 for a YOLOv8-format model: the cameras' frames and detect regions (v3 640x298 at (0, 182)) at 480"),
+        "{said}"
+    );
 }
 
 #[test]
