@@ -86,11 +86,16 @@ fn shipped_configs_pass_the_check() {
     assert!(out.status.success(), "{}", stderr(&out));
     let said = stdout(&out);
     assert!(said.contains("configs/demo.toml: ok"), "{said}");
-    // What the detector will take in, as `vigil run` fits it.
+    // What the detector will take in, as `vigil run` fits it: the
+    // example's 16:9 frames whole, the demo's and Hanoi's detect regions.
     assert!(
         said.contains(
             "detector input 640x384 for a YOLOv8-format model: the cameras' frames at 640"
         ),
+        "{said}"
+    );
+    assert!(
+        said.contains("detector input 640x288 for a YOLOv8-format model: the cameras' frames and detect regions (footbridge 560x240 at (0, 300)) at 640"),
         "{said}"
     );
     assert!(

@@ -651,20 +651,17 @@ fn frames_batched_across_cameras_give_the_events_of_one_frame_at_a_time() {
 
 #[test]
 fn a_detect_region_limits_detection_to_the_approach_and_keeps_frame_pixels() {
-    // The demo camera looking only at its approach (the left carriageway,
+    // The demo camera looks only at its approach (the left carriageway,
     // from y = 300 down): the red-light runs still fire, and their boxes
     // are in frame pixels inside the region; without the region's offset
     // they would sit 300 px higher, above the stop line.
     let dir = tempfile::tempdir().expect("tmp");
     let config = red_early_config_to(dir.path(), "http://127.0.0.1:9/unused");
     let text = std::fs::read_to_string(&config).expect("config");
-    let from = "frame_size = [960, 540]";
-    assert_eq!(text.matches(from).count(), 1, "the demo camera moved");
-    let text = text.replace(
-        from,
-        "frame_size = [960, 540]\ndetect_region = [0, 300, 560, 240]",
+    assert!(
+        text.contains("detect_region = [0, 300, 560, 240]"),
+        "the demo's detect region moved"
     );
-    std::fs::write(&config, text).expect("config");
     let events = dir.path().join("events.jsonl");
     let out = run_120_frames(&config, &events);
     let stderr = String::from_utf8_lossy(&out.stderr);
