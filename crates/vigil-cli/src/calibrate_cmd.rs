@@ -42,6 +42,7 @@ const LANE: [u8; 3] = [60, 220, 60];
 const SPEED: [u8; 3] = [240, 60, 240];
 const MEASURED: [u8; 3] = [255, 240, 0];
 const REPROJECTED: [u8; 3] = [30, 120, 255];
+const REGION: [u8; 3] = [255, 255, 255];
 
 pub fn run(args: &CalibrateArgs) -> anyhow::Result<Verdict> {
     let text = std::fs::read_to_string(&args.config)
@@ -192,6 +193,26 @@ fn draw_overlay(
         if let Some(speed) = &approach.speed {
             seg(frame, &speed.entry_line, SPEED);
             seg(frame, &speed.exit_line, SPEED);
+        }
+    }
+    // The detect region: what the detector looks at (dashed, so the lines
+    // inside it stay readable).
+    if let Some(c) = config
+        .cameras
+        .get(camera)
+        .filter(|c| c.detect_region.is_some())
+    {
+        let [x, y, w, h] = c.detect_rect().map(f64::from);
+        let corners = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)];
+        for (i, &a) in corners.iter().enumerate() {
+            let b = corners[(i + 1) % 4];
+            let dashes = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) / 12.0).ceil() as usize;
+            for k in (0..dashes).step_by(2) {
+                let t0 = k as f64 / dashes as f64;
+                let t1 = ((k + 1) as f64 / dashes as f64).min(1.0);
+                let at = |t: f64| (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
+                line(frame, at(t0), at(t1), 2.0, REGION);
+            }
         }
     }
     for (im, gr) in image.iter().zip(ground) {
