@@ -197,12 +197,12 @@ fn draw_overlay(
     }
     // The detect region: what the detector looks at (dashed, so the lines
     // inside it stay readable).
-    if let Some(c) = config
+    if let Some(region) = config
         .cameras
         .get(camera)
-        .filter(|c| c.detect_region.is_some())
+        .and_then(|c| c.detect_region_px())
     {
-        let [x, y, w, h] = c.detect_rect().map(f64::from);
+        let [x, y, w, h] = region.map(f64::from);
         let corners = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)];
         for (i, &a) in corners.iter().enumerate() {
             let b = corners[(i + 1) % 4];

@@ -79,10 +79,9 @@ fn detector_input(cfg: &vigil_core::config::SiteConfig) -> String {
     let regions: Vec<String> = cfg
         .cameras
         .iter()
-        .filter(|(_, c)| c.detect_region.is_some())
-        .map(|(id, c)| {
-            let [x, y, rw, rh] = c.detect_rect();
-            format!("{id} {rw}x{rh} at ({x}, {y})")
+        .filter_map(|(id, c)| {
+            let [x, y, rw, rh] = c.detect_region_px()?;
+            Some(format!("{id} {rw}x{rh} at ({x}, {y})"))
         })
         .collect();
     let seen = if regions.is_empty() {

@@ -114,7 +114,7 @@ pub fn run(args: &ViolationArgs) -> anyhow::Result<Verdict> {
     analysis.set_origin(start_us);
     let timelines = BTreeMap::from([(signal_id.clone(), timeline)]);
     let mut detector = crate::run_cmd::open_detector(&models, &config)?;
-    let region = camera.detect_region.map(|_| camera.detect_rect());
+    let region = camera.detect_region_px();
 
     let ingest = CameraIngest::spawn(
         spec,

@@ -324,7 +324,7 @@ impl SiteRun {
                 .prepare_ahead
                 .map(|p| (p, Arc::new(AtomicBool::new(rate.every() == 1))));
             // The part of the frame the detector looks at.
-            let region = camera.detect_region.map(|_| camera.detect_rect());
+            let region = camera.detect_region_px();
             let prep: Option<FramePrep> = prepare_all.as_ref().map(|(preparer, all)| {
                 let (all, preparer) = (Arc::clone(all), *preparer);
                 let prep: FramePrep = Arc::new(move |rgb: &RgbImage| {

@@ -71,17 +71,22 @@ pub struct Camera {
 }
 
 impl Camera {
-    /// The detect region as whole pixels `[x, y, w, h]` clipped to the frame
-    /// (the whole frame when none is set). Fractions are rounded outwards.
-    pub fn detect_rect(&self) -> [u32; 4] {
+    /// The detect region as whole pixels `[x, y, w, h]` clipped to the frame,
+    /// fractions rounded outwards; `None` when none is set.
+    pub fn detect_region_px(&self) -> Option<[u32; 4]> {
         let [fw, fh] = self.frame_size;
-        let Some([x, y, w, h]) = self.detect_region else {
-            return [0, 0, fw, fh];
-        };
+        let [x, y, w, h] = self.detect_region?;
         let clip = |v: f64, max: u32| v.clamp(0.0, f64::from(max)) as u32;
         let (x0, y0) = (clip(x.floor(), fw), clip(y.floor(), fh));
         let (x1, y1) = (clip((x + w).ceil(), fw), clip((y + h).ceil(), fh));
-        [x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0)]
+        Some([x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0)])
+    }
+
+    /// What the detector sees of this camera, `[x, y, w, h]` in pixels: its
+    /// detect region, or the whole frame.
+    pub fn detect_rect(&self) -> [u32; 4] {
+        let [fw, fh] = self.frame_size;
+        self.detect_region_px().unwrap_or([0, 0, fw, fh])
     }
 }
 
