@@ -17,7 +17,7 @@ pub use vigil_core::detection::{BBox, Detection, DetectionClass};
 use vigil_core::image::RgbImage;
 use vigil_core::RoadUserClass;
 
-use crate::letterbox::{letterbox_into, Letterbox};
+use crate::letterbox::{letterbox_into, letterbox_part_into, Letterbox};
 use crate::model::OnnxModel;
 use crate::InferError;
 
@@ -394,20 +394,60 @@ impl Preparer {
         region: Option<[u32; 4]>,
         buffer: &mut dyn FnMut() -> Option<Vec<f32>>,
     ) -> Prepared {
-        let whole = [0, 0, image.width, image.height];
-        let cropped = region.filter(|r| *r != whole).and_then(|[x, y, w, h]| {
-            let crop = image.crop(x.into(), y.into(), w.into(), h.into())?;
-            Some((
-                crop,
-                (x.min(image.width) as f32, y.min(image.height) as f32),
-            ))
+        // The region clipped to the frame; nothing left of it means the
+        // whole frame.
+        let part = region.and_then(|[x, y, w, h]| {
+            let (x, y) = (x.min(image.width), y.min(image.height));
+            let (w, h) = (w.min(image.width - x), h.min(image.height - y));
+            (w > 0 && h > 0 && [x, y, w, h] != [0, 0, image.width, image.height])
+                .then_some([x, y, w, h])
         });
-        match &cropped {
-            Some((crop, offset)) => Prepared {
-                offset: *offset,
-                ..self.prepare_views(crop, buffer)
+        let Some(part @ [x, y, w, h]) = part else {
+            return self.prepare_views(image, buffer);
+        };
+        let offset = (x as f32, y as f32);
+        if self.config.views.is_plain() {
+            // The one view, letterboxed straight from the frame's part.
+            let view = self.prepare_view(ViewMap::Whole, buffer, |size, input| {
+                letterbox_part_into(image, part, size, input)
+            });
+            return Prepared {
+                views: vec![view],
+                offset,
+                config: self.config,
+            };
+        }
+        // Views of the part (mirror, tiles) are made from a copy of it.
+        match image.crop(x.into(), y.into(), w.into(), h.into()) {
+            Some(crop) => Prepared {
+                offset,
+                ..self.prepare_views(&crop, buffer)
             },
             None => self.prepare_views(image, buffer),
+        }
+    }
+
+    /// One view's input, its buffer from `buffer` when it has one (any
+    /// length: it is resized), filled by `letterbox`.
+    fn prepare_view(
+        &self,
+        map: ViewMap,
+        buffer: &mut dyn FnMut() -> Option<Vec<f32>>,
+        letterbox: impl FnOnce((u32, u32), &mut [f32]) -> Letterbox,
+    ) -> PreparedView {
+        let size = self.config.input;
+        let (mut input, spare) = match buffer() {
+            Some(b) => (b, true),
+            None => (Vec::new(), false),
+        };
+        // Every value is written by the letterbox: no need to clear.
+        input.resize(3 * size.0 as usize * size.1 as usize, 0.0);
+        let letterbox = letterbox(size, &mut input);
+        PreparedView {
+            map,
+            letterbox,
+            input,
+            spare,
         }
     }
 
@@ -417,22 +457,8 @@ impl Preparer {
         image: &RgbImage,
         buffer: &mut dyn FnMut() -> Option<Vec<f32>>,
     ) -> Prepared {
-        let size = self.config.input;
-        let len = 3 * size.0 as usize * size.1 as usize;
         let mut one = |img: &RgbImage, map: ViewMap| {
-            let (mut input, spare) = match buffer() {
-                Some(b) => (b, true),
-                None => (Vec::new(), false),
-            };
-            // Every value is written by the letterbox: no need to clear.
-            input.resize(len, 0.0);
-            let letterbox = letterbox_into(img, size, &mut input);
-            PreparedView {
-                map,
-                letterbox,
-                input,
-                spare,
-            }
+            self.prepare_view(map, buffer, |size, input| letterbox_into(img, size, input))
         };
         let views = self.config.views;
         let mut out = vec![one(image, ViewMap::Whole)];

@@ -61,11 +61,25 @@ impl Letterbox {
 /// (3 * width * height values for an `input` of `(width, height)`),
 /// returning the geometry.
 pub fn letterbox_into(image: &RgbImage, input: (u32, u32), out: &mut [f32]) -> Letterbox {
-    let lb = Letterbox::new(image.width, image.height, input);
+    letterbox_part_into(image, [0, 0, image.width, image.height], input, out)
+}
+
+/// [`letterbox_into`] of the part `[x, y, w, h]` of `image` (clipped to
+/// it), read in place: the same values as letterboxing a copy of that part,
+/// without making the copy. The geometry is the part's.
+pub fn letterbox_part_into(
+    image: &RgbImage,
+    [x, y, w, h]: [u32; 4],
+    input: (u32, u32),
+    out: &mut [f32],
+) -> Letterbox {
+    let (x, y) = (x.min(image.width), y.min(image.height));
+    let (part_w, part_h) = (w.min(image.width - x), h.min(image.height - y));
+    let lb = Letterbox::new(part_w, part_h, input);
     let s = input.0 as usize;
     let plane = s * input.1 as usize;
     let grey = 114.0 / 255.0;
-    if image.width == 0 || image.height == 0 {
+    if part_w == 0 || part_h == 0 {
         out[..3 * plane].fill(grey);
         return lb;
     }
@@ -83,12 +97,14 @@ pub fn letterbox_into(image: &RgbImage, input: (u32, u32), out: &mut [f32]) -> L
     }
     // Byte offsets of each output column's two source pixels, and the
     // weight of the second.
-    let xs: Vec<(usize, usize, f32)> = axis_taps(image.width, lb.new_w)
+    let xs: Vec<(usize, usize, f32)> = axis_taps(part_w, lb.new_w)
         .into_iter()
         .map(|(x0, x1, fx)| (x0 * 3, x1 * 3, fx))
         .collect();
-    let ys = axis_taps(image.height, lb.new_h);
+    let ys = axis_taps(part_h, lb.new_h);
     let stride = image.width as usize * 3;
+    // Where the part begins in the image's bytes.
+    let (first_row, first_col) = (y as usize, x as usize * 3);
     // Separable: each source row is resized horizontally once, into planar
     // R, G, B runs, and reused by the output rows that need it; the
     // vertical blend then reads and writes contiguous runs. Every value is
@@ -99,7 +115,8 @@ pub fn letterbox_into(image: &RgbImage, input: (u32, u32), out: &mut [f32]) -> L
         (usize::MAX, vec![0.0; new_w * 3]),
     ];
     let horizontal = |src_row: usize, out_row: &mut [f32]| {
-        let row = &image.data[src_row * stride..(src_row + 1) * stride];
+        let start = (first_row + src_row) * stride + first_col;
+        let row = &image.data[start..start + part_w as usize * 3];
         let (r, gb) = out_row.split_at_mut(new_w);
         let (g, b) = gb.split_at_mut(new_w);
         for ((&(x0, x1, fx), (r, g)), b) in xs.iter().zip(r.iter_mut().zip(g)).zip(b) {
@@ -148,6 +165,31 @@ pub fn letterbox_into(image: &RgbImage, input: (u32, u32), out: &mut [f32]) -> L
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_read_in_place_is_bit_identical_to_its_copy() {
+        let (w, h) = (23u32, 17u32);
+        let data: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
+        let img = RgbImage::from_raw(w, h, data).expect("image");
+        // Inside, and reaching past the right and bottom edges (clipped).
+        for part in [[3u32, 2, 7, 5], [10, 4, 40, 40], [0, 0, 23, 17]] {
+            let [x, y, pw, ph] = part;
+            let copy = img
+                .crop(x.into(), y.into(), pw.into(), ph.into())
+                .expect("inside");
+            for input in [(32, 32), (64, 32)] {
+                let len = 3 * (input.0 * input.1) as usize;
+                let (mut a, mut b) = (vec![0.0f32; len], vec![0.0f32; len]);
+                let la = letterbox_part_into(&img, part, input, &mut a);
+                let lb = letterbox_into(&copy, input, &mut b);
+                assert_eq!(la, lb, "{part:?} {input:?}");
+                assert!(
+                    a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "{part:?} {input:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_wide_frame_is_centred_vertically_with_grey_bars() {
