@@ -26,6 +26,17 @@ impl BBox {
         self.width() * self.height()
     }
 
+    /// The same box moved by `(dx, dy)`: from a part of an image (a tile,
+    /// a detect region) into the whole image's pixels.
+    pub fn shifted(&self, dx: f32, dy: f32) -> BBox {
+        BBox {
+            x1: self.x1 + dx,
+            y1: self.y1 + dy,
+            x2: self.x2 + dx,
+            y2: self.y2 + dy,
+        }
+    }
+
     pub fn iou(&self, other: &BBox) -> f32 {
         let iw = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
         let ih = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);

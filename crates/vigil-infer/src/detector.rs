@@ -234,13 +234,7 @@ impl ViewMap {
                 if cut {
                     return None;
                 }
-                let (ox, oy) = (x as f32, y as f32);
-                d.bbox = BBox {
-                    x1: b.x1 + ox,
-                    y1: b.y1 + oy,
-                    x2: b.x2 + ox,
-                    y2: b.y2 + oy,
-                };
+                d.bbox = b.shifted(x as f32, y as f32);
             }
         }
         Some(d)
@@ -678,12 +672,7 @@ impl Detector {
         for (dets, (dx, dy)) in per_frame.iter_mut().zip(offsets) {
             if (dx, dy) != (0.0, 0.0) {
                 for d in dets {
-                    d.bbox = BBox {
-                        x1: d.bbox.x1 + dx,
-                        y1: d.bbox.y1 + dy,
-                        x2: d.bbox.x2 + dx,
-                        y2: d.bbox.y2 + dy,
-                    };
+                    d.bbox = d.bbox.shifted(dx, dy);
                 }
             }
         }
