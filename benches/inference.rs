@@ -8,7 +8,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use vigil_core::image::RgbImage;
-use vigil_infer::letterbox::letterbox_into;
+use vigil_infer::letterbox::{letterbox_into, letterbox_part_into};
 use vigil_infer::ocr::{Alphabet, TextRecogniser};
 use vigil_infer::plate_reader::{plate_lines, PlateLayout, PlateReaderConfig};
 use vigil_infer::runtime::{Runtime, SessionOptions};
@@ -27,6 +27,10 @@ fn letterbox(c: &mut Criterion) {
     let mut out = vec![0.0f32; 3 * 640 * 640];
     c.bench_function("letterbox_960x540_to_640", |b| {
         b.iter(|| letterbox_into(&img, (640, 640), &mut out))
+    });
+    // The demo's detect region, read in place into its fitted input.
+    c.bench_function("letterbox_region_560x240_to_640x288", |b| {
+        b.iter(|| letterbox_part_into(&img, [0, 300, 560, 240], (640, 288), &mut out))
     });
 }
 

@@ -43,39 +43,66 @@ pub enum BenchCommand {
     ///
     /// Times the full detector (letterbox, inference, decoding, NMS) and the
     /// inference alone on a prepared input, alternating, over the same image;
-    /// `vs_raw` = detector frames/s over raw frames/s.
+    /// `vs_raw` = detector frames/s over raw frames/s. With `--config` the
+    /// detector is the one `vigil run` builds for that site, on its camera's
+    /// detect region: the ratio of what really runs.
     #[command(
-        after_help = "Example:\n  vigil bench detect --input tests/fixtures/detector/motorway-300.png --json detect.json"
+        after_help = "Examples:\n  vigil bench detect --input tests/fixtures/detector/motorway-300.png --json detect.json\n  vigil bench detect --input frame.png --config configs/hanoi-16h15.toml"
     )]
-    Detect {
-        /// A PNG or JPEG frame.
-        #[arg(long)]
-        input: PathBuf,
-        #[arg(long, default_value = "yolov8n-coco")]
-        model: String,
-        #[arg(long, default_value_t = 30)]
-        iterations: usize,
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        /// cpu, cuda or tensorrt (GPU needs a build with that feature).
-        #[arg(long, default_value = "cpu")]
-        provider: String,
-        #[arg(long)]
-        json: Option<PathBuf>,
-        #[command(flatten)]
-        paths: crate::paths::ModelPaths,
-    },
+    Detect(DetectBenchArgs),
+}
+
+#[derive(clap::Args)]
+pub struct DetectBenchArgs {
+    /// A PNG or JPEG frame.
+    #[arg(long)]
+    input: PathBuf,
+    /// Without --config: the detector model of models/manifest.toml, run
+    /// on the whole frame at its own square input.
+    #[arg(long, default_value = "yolov8n-coco", conflicts_with = "config")]
+    model: String,
+    #[arg(long, default_value_t = 30)]
+    iterations: usize,
+    /// Without --config: inference threads.
+    #[arg(long, default_value_t = 2, conflicts_with = "config")]
+    threads: usize,
+    /// cpu, cuda or tensorrt (GPU needs a build with that feature); with
+    /// --config, instead of its `[detector] execution_provider`.
+    #[arg(long)]
+    provider: Option<String>,
+    /// A site config: the detector as `vigil run` builds it (model,
+    /// threads, input size, fitted input, extra views), on the camera's
+    /// detect region of the frame. The frame must have the camera's
+    /// configured `frame_size`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// With --config: the camera whose detect region is used (default: the
+    /// first in the config).
+    #[arg(long, requires = "config")]
+    camera: Option<String>,
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    paths: crate::paths::ModelPaths,
 }
 
 #[derive(Serialize)]
 struct DetectReport {
     input: String,
+    /// The site config whose detector was timed, if any.
+    config: Option<String>,
     model: String,
     provider: String,
     threads: usize,
     iterations: usize,
     width: u32,
     height: u32,
+    /// The camera's detect region (X, Y, W, H) the detector looked at.
+    region: Option<[u32; 4]>,
+    /// The model input (width, height) the frame or region was fitted to.
+    detector_input: [u32; 2],
+    /// Model inputs per frame (the whole frame or region, mirror, tiles).
+    views: usize,
     detections: usize,
     /// Letterbox + inference + decoding + NMS, per frame.
     detector_ms: f64,
@@ -138,86 +165,115 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<Verdict> {
             json,
             pre_roll,
         } => decode(&input, streams, json.as_deref(), pre_roll),
-        BenchCommand::Detect {
-            input,
-            model,
-            iterations,
-            threads,
-            provider,
-            json,
-            paths,
-        } => detect(
-            &input,
-            &model,
-            iterations,
-            threads,
-            &provider,
-            json.as_deref(),
-            &paths,
-        ),
+        BenchCommand::Detect(args) => detect(&args),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn detect(
-    input: &Path,
-    model: &str,
-    iterations: usize,
-    threads: usize,
-    provider: &str,
-    json: Option<&Path>,
-    paths: &crate::paths::ModelPaths,
-) -> anyhow::Result<Verdict> {
+fn detect(args: &DetectBenchArgs) -> anyhow::Result<Verdict> {
     use vigil_core::config::ExecutionProvider;
     use vigil_infer::detector::{Detector, DetectorConfig};
     use vigil_infer::runtime::SessionOptions;
 
-    let provider: ExecutionProvider =
-        crate::models::parse_provider(provider).map_err(anyhow::Error::msg)?;
-    let iterations = iterations.max(1);
-    let image = crate::models::load_image(input)?;
-    let models = crate::models::Models::load_for(paths, provider)?;
-    let entry = models
-        .manifest
-        .model(model)
-        .with_context(|| format!("no model {model:?}"))?;
-    let options = SessionOptions {
-        threads,
-        provider,
-        ..SessionOptions::default()
+    let provider: Option<ExecutionProvider> = args
+        .provider
+        .as_deref()
+        .map(crate::models::parse_provider)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let iterations = args.iterations.max(1);
+    let image = crate::models::load_image(&args.input)?;
+    let (mut detector, model, threads, region) = match &args.config {
+        Some(path) => {
+            let provider = provider.unwrap_or_else(|| crate::models::site_provider(path));
+            let models = crate::models::Models::load_for(&args.paths, provider)?;
+            let (mut config, _) = crate::run_cmd::load_site(path, &models)?;
+            config.detector.execution_provider = provider;
+            let (name, camera) = match &args.camera {
+                Some(name) => config
+                    .cameras
+                    .get_key_value(name)
+                    .with_context(|| format!("{}: no camera {name:?}", path.display()))?,
+                None => config
+                    .cameras
+                    .iter()
+                    .next()
+                    .with_context(|| format!("{}: no cameras", path.display()))?,
+            };
+            let [fw, fh] = camera.frame_size;
+            if (image.width, image.height) != (fw, fh) {
+                bail!(
+                    "{} is {}x{}, but camera {name:?} of {} has frame_size {fw}x{fh}: give a frame of that camera",
+                    args.input.display(),
+                    image.width,
+                    image.height,
+                    path.display()
+                );
+            }
+            let region = camera.detect_region_px();
+            let detector = crate::run_cmd::open_detector(&models, &config)?;
+            (
+                detector,
+                config.detector.model.clone(),
+                config.detector.threads,
+                region,
+            )
+        }
+        None => {
+            let provider = provider.unwrap_or_default();
+            let models = crate::models::Models::load_for(&args.paths, provider)?;
+            let entry = models
+                .manifest
+                .model(&args.model)
+                .with_context(|| format!("no model {:?}", args.model))?;
+            let options = SessionOptions {
+                threads: args.threads,
+                provider,
+                ..SessionOptions::default()
+            };
+            let detector = Detector::new(
+                models.open(&args.model, options)?,
+                entry.labels.clone(),
+                &std::collections::BTreeMap::new(),
+                DetectorConfig::default(),
+            )?;
+            (detector, args.model.clone(), args.threads, None)
+        }
     };
-    let mut detector = Detector::new(
-        models.open(model, options)?,
-        entry.labels.clone(),
-        &std::collections::BTreeMap::new(),
-        DetectorConfig::default(),
-    )?;
     let used = format!("{:?}", detector.model().provider()).to_lowercase();
-    let tensor = detector.input_tensor(&image);
+    // The raw floor runs the model on this frame's prepared views as they
+    // are; the full path prepares them anew every time, as a run does.
+    let prepared = detector.prepare_region(&image, region);
     // Warm up both paths (first runs allocate and plan).
-    let detections = detector.detect_raw(&image)?.len();
-    detector.infer_only(&tensor)?;
+    let frame = detector.prepare_region(&image, region);
+    let detections = detector.detect_prepared_raw(frame)?.len();
+    detector.infer_prepared_only(&prepared)?;
     let bar = ProgressBar::new(iterations as u64);
     let (mut full, mut raw) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..iterations {
         let start = Instant::now();
-        detector.detect_raw(&image)?;
+        let frame = detector.prepare_region(&image, region);
+        detector.detect_prepared_raw(frame)?;
         full += start.elapsed();
         let start = Instant::now();
-        detector.infer_only(&tensor)?;
+        detector.infer_prepared_only(&prepared)?;
         raw += start.elapsed();
         bar.inc(1);
     }
     bar.finish_and_clear();
     let per = |d: Duration| d.as_secs_f64() * 1e3 / iterations as f64;
+    let (input_w, input_h) = detector.input_size();
     let report = DetectReport {
-        input: input.display().to_string(),
-        model: model.to_owned(),
+        input: args.input.display().to_string(),
+        config: args.config.as_ref().map(|p| p.display().to_string()),
+        model,
         provider: used,
         threads,
         iterations,
         width: image.width,
         height: image.height,
+        region,
+        detector_input: [input_w, input_h],
+        views: prepared.view_count(),
         detections,
         detector_ms: per(full),
         raw_inference_ms: per(raw),
@@ -226,11 +282,18 @@ fn detect(
         vs_raw: per(raw) / per(full),
     };
     println!(
-        "{} {}x{}, {} on {} ({} threads), {} iterations",
+        "{} {}x{}{}, {} at {}x{} ({} view{}) on {} ({} threads), {} iterations",
         report.input,
         report.width,
         report.height,
+        region.map_or(String::new(), |[x, y, w, h]| format!(
+            ", region {x},{y},{w},{h}"
+        )),
         report.model,
+        input_w,
+        input_h,
+        report.views,
+        if report.views == 1 { "" } else { "s" },
         report.provider,
         threads,
         iterations
@@ -244,7 +307,7 @@ fn detect(
         report.raw_inference_ms, report.raw_fps
     );
     println!("  detector / raw throughput {:.3}", report.vs_raw);
-    if let Some(path) = json {
+    if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
     Ok(Verdict::Passed)

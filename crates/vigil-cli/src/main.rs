@@ -85,7 +85,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  vigil bench --input demo/motorway-a40.mp4 --config configs/demo.toml --streams 4 --json var/bench/demo-4.json\n  vigil bench decode --input demo/motorway-a40.mp4"
     )]
-    Bench(bench_cmd::BenchArgs),
+    Bench(Box<bench_cmd::BenchArgs>),
     /// Fit each camera's homography, print per-point reprojection errors and
     /// draw the ground grid and configured lines over a frame (PNG).
     #[command(
@@ -131,7 +131,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => evidence_cmd::verify(&args),
         Command::Models(cmd) => models_cmd::run(cmd),
         Command::Config(cmd) => config_cmd::run(cmd),
-        Command::Bench(args) => bench_cmd::run_args(args),
+        Command::Bench(args) => bench_cmd::run_args(*args),
         Command::Eval(cmd) => eval_cmd::run(cmd),
         Command::Calibrate(args) => calibrate_cmd::run(&args),
     };

@@ -560,6 +560,64 @@ fn bench_detect_compares_the_detector_with_raw_inference() {
 }
 
 #[test]
+fn bench_detect_with_a_site_config_times_the_detector_the_site_runs() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let json = tmp.path().join("detect.json");
+    let frame = root().join("tests/fixtures/detector/motorway-300.png");
+    let bench = |frame: &Path, camera: &str| {
+        vigil(&[
+            "bench",
+            "detect",
+            "--input",
+            frame.to_str().expect("utf-8"),
+            "--config",
+            "configs/demo.toml",
+            "--camera",
+            camera,
+            "--iterations",
+            "2",
+            "--json",
+            json.to_str().expect("utf-8"),
+        ])
+    };
+    let out = bench(&frame, "footbridge");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
+    // The demo camera's detect region, in the input `vigil config check`
+    // reports for it, one view.
+    assert_eq!(report["region"], serde_json::json!([0, 300, 560, 240]));
+    assert_eq!(report["detector_input"], serde_json::json!([640, 288]));
+    assert_eq!(report["views"], 1);
+    assert_eq!(report["config"], "configs/demo.toml");
+    let found = report["detections"].as_u64().expect("detections");
+    assert!(
+        (1..13).contains(&found),
+        "the region holds some of the frame's 13 objects: {report}"
+    );
+    assert!(
+        report["vs_raw"].as_f64().is_some_and(|v| v > 0.0),
+        "{report}"
+    );
+
+    let other = root().join("tests/fixtures/detector/intersection-075.png");
+    let out = bench(&other, "footbridge");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("is 320x240, but camera \"footbridge\"") && err.contains("960x540"),
+        "{err}"
+    );
+    let out = bench(&frame, "nowhere");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no camera \"nowhere\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn calibrate_prints_every_point_and_draws_the_grid_over_a_frame() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let out = vigil(&[

@@ -360,6 +360,14 @@ struct PreparedView {
     spare: bool,
 }
 
+impl Prepared {
+    /// Model inputs of this frame: the whole frame (or its detect region),
+    /// then any mirror and tiles.
+    pub fn view_count(&self) -> usize {
+        self.views.len()
+    }
+}
+
 impl Preparer {
     /// Prepares inputs for a detector built with `config`.
     pub fn new(config: DetectorConfig) -> Self {
@@ -540,6 +548,11 @@ impl Detector {
         &self.labels
     }
 
+    /// The model input (width, height) every view is letterboxed into.
+    pub fn input_size(&self) -> (u32, u32) {
+        self.config.input
+    }
+
     /// The model input for one image (letterboxed, planar RGB in [0, 1]).
     pub fn input_tensor(&self, image: &RgbImage) -> Vec<f32> {
         let (w, h) = self.config.input;
@@ -555,6 +568,37 @@ impl Detector {
         let (w, h) = (self.config.input.0 as usize, self.config.input.1 as usize);
         let batch = (input.len() / (3 * w * h)).max(1);
         self.model.run_f32(&[batch, 3, h, w], input, |_| Ok(()))
+    }
+
+    /// Runs the model alone on every view of a prepared frame, in the same
+    /// runs [`Detector::detect_prepared`] makes (up to
+    /// [`Detector::max_batch`] views each), and discards the output: the
+    /// inference floor of a site's frame, with its views and detect region.
+    pub fn infer_prepared_only(&mut self, prepared: &Prepared) -> Result<(), InferError> {
+        for chunk in prepared.views.chunks(self.max_batch()) {
+            self.with_batch_input(chunk, |detector, input| detector.infer_only(input))?;
+        }
+        Ok(())
+    }
+
+    /// Calls `run` with the views' inputs back to back, as one batch (a
+    /// lone view's own buffer, without a copy).
+    fn with_batch_input<R>(
+        &mut self,
+        chunk: &[PreparedView],
+        run: impl FnOnce(&mut Self, &[f32]) -> R,
+    ) -> R {
+        if let [one] = chunk {
+            return run(self, &one.input);
+        }
+        let mut input = std::mem::take(&mut self.batch_input);
+        input.clear();
+        for v in chunk {
+            input.extend_from_slice(&v.input);
+        }
+        let result = run(self, &input);
+        self.batch_input = input;
+        result
     }
 
     /// Every detection above the confidence threshold in one letterboxed
@@ -708,19 +752,9 @@ impl Detector {
         while views.peek().is_some() {
             let chunk: Vec<PreparedView> = views.by_ref().take(batch).collect();
             let boxes = chunk.iter().map(|v| v.letterbox).collect();
-            let result = match chunk.as_slice() {
-                [one] => self.run_letterboxed(boxes, &one.input),
-                _ => {
-                    let mut input = std::mem::take(&mut self.batch_input);
-                    input.clear();
-                    for v in &chunk {
-                        input.extend_from_slice(&v.input);
-                    }
-                    let result = self.run_letterboxed(boxes, &input);
-                    self.batch_input = input;
-                    result
-                }
-            };
+            let result = self.with_batch_input(&chunk, |detector, input| {
+                detector.run_letterboxed(boxes, input)
+            });
             for v in chunk {
                 if v.spare && self.spare.len() < SPARE_BUFFERS {
                     self.spare.push(v.input);
