@@ -139,10 +139,28 @@ fn main() -> ExitCode {
         Ok(Verdict::Passed) => ExitCode::from(EXIT_OK),
         Ok(Verdict::Failed) => ExitCode::from(EXIT_CHECK_FAILED),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_message(&err));
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// The error and its causes, joined by ": ". A cause whose text the
+/// message before it already holds is left out: library errors often say
+/// their source in their own message, and it should be read once.
+fn error_message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// Rust ignores SIGPIPE, which turns `vigil models list | head` into a panic
@@ -162,4 +180,33 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_message;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("manifest.toml");
+        // ManifestError::Read says its io::Error, which is also its source.
+        let err =
+            anyhow::Error::new(vigil_infer::Manifest::load(&missing).expect_err("no such file"))
+                .context("loading models");
+        let text = error_message(&err);
+        let io = std::fs::read(&missing)
+            .expect_err("no such file")
+            .to_string();
+        assert_eq!(
+            text,
+            format!(
+                "loading models: cannot read model manifest {}: {io}",
+                missing.display()
+            )
+        );
+        // Causes the message does not hold are all kept.
+        let err = anyhow::Error::msg(io.clone()).context("reading frame.png");
+        assert_eq!(error_message(&err), format!("reading frame.png: {io}"));
+    }
 }
