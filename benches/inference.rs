@@ -1,17 +1,20 @@
 //! Detector pre- and post-processing: what the detector adds to raw
 //! inference (`vigil bench detect` reports the ratio end to end), and the
 //! plate recogniser in its three forms (full head, head cut to the plate
-//! alphabet, INT8) on a one-line and a two-line crop. The recogniser
-//! benches need `vigil models fetch`; without the models they are skipped.
+//! alphabet, INT8) on a one-line and a two-line crop, and locating a plate
+//! in a vehicle crop with each text detector. The model benches need
+//! `vigil models fetch`; without the models they are skipped.
 
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use vigil_core::image::RgbImage;
 use vigil_infer::letterbox::{letterbox_into, letterbox_part_into};
+use vigil_infer::model::OnnxModel;
 use vigil_infer::ocr::{Alphabet, TextRecogniser};
 use vigil_infer::plate_reader::{plate_lines, PlateLayout, PlateReaderConfig};
 use vigil_infer::runtime::{Runtime, SessionOptions};
+use vigil_infer::text_detector::{TextDetector, TextDetectorConfig};
 use vigil_infer::Manifest;
 
 fn frame() -> RgbImage {
@@ -104,5 +107,66 @@ fn recognise(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, letterbox, recognise);
+/// A vehicle-sized crop (grey body, darker lower part) with a one-line
+/// plate near the bottom, as the plate stage gets from a track.
+fn vehicle(width: u32, height: u32) -> RgbImage {
+    let mut data = vec![150u8; (width * height * 3) as usize];
+    for (i, px) in data.chunks_exact_mut(3).enumerate() {
+        if (i as u32 / width) > height * 2 / 3 {
+            px.copy_from_slice(&[60, 60, 70]);
+        }
+    }
+    let mut image = RgbImage::from_raw(width, height, data).expect("rgb");
+    let plate = plate(width / 4, width / 18, 1);
+    let (x0, y0) = ((width - plate.width) / 2, height * 4 / 5);
+    for y in 0..plate.height {
+        for x in 0..plate.width {
+            let (src, dst) = (
+                ((y * plate.width + x) * 3) as usize,
+                (((y0 + y) * width + x0 + x) * 3) as usize,
+            );
+            image.data[dst..dst + 3].copy_from_slice(&plate.data[src..src + 3]);
+        }
+    }
+    image
+}
+
+/// Locating the plate in a vehicle crop: the text detector at the plate
+/// stage's settings (the crop's long side scaled toward 640, at most 4x).
+fn locate(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Ok(manifest) = Manifest::load(&root.join("models/manifest.toml")) else {
+        return;
+    };
+    let models = root.join("models");
+    let names = ["ppocrv6-det-small", "ppocrv6-det-tiny"];
+    let needed: Vec<&str> = std::iter::once("onnxruntime").chain(names).collect();
+    if vigil_infer::store::require(&manifest, &models, &needed).is_err() {
+        eprintln!("text detector benches skipped: run `vigil models fetch` first");
+        return;
+    }
+    let Ok(runtime) = Runtime::load(&models.join(&manifest.runtime.file)) else {
+        return;
+    };
+    let options = SessionOptions {
+        threads: 2,
+        ..SessionOptions::default()
+    };
+    for name in names {
+        let Some(entry) = manifest.model(name) else {
+            continue;
+        };
+        let model = OnnxModel::open(runtime, name, &models.join(&entry.file), options)
+            .expect("text detector opens");
+        let mut detector = TextDetector::new(model, TextDetectorConfig::default());
+        for (w, h) in [(96, 80), (320, 256)] {
+            let crop = vehicle(w, h);
+            c.bench_function(&format!("locate_plate_in_{w}x{h}_vehicle/{name}"), |b| {
+                b.iter(|| detector.detect(&crop).expect("detect"))
+            });
+        }
+    }
+}
+
+criterion_group!(benches, letterbox, recognise, locate);
 criterion_main!(benches);
