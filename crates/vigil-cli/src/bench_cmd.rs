@@ -47,7 +47,7 @@ pub enum BenchCommand {
     /// detector is the one `vigil run` builds for that site, on its camera's
     /// detect region: the ratio of what really runs.
     #[command(
-        after_help = "Examples:\n  vigil bench detect --input tests/fixtures/detector/motorway-300.png --json detect.json\n  vigil bench detect --input frame.png --config configs/hanoi-16h15.toml"
+        after_help = "Example:\n  vigil bench detect --input tests/fixtures/detector/motorway-300.png --json detect.json\n\nExample, the demo site's detector on its camera's detect region:\n  vigil bench detect --input tests/fixtures/detector/motorway-300.png --config configs/demo.toml"
     )]
     Detect(DetectBenchArgs),
 }
