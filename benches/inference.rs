@@ -14,7 +14,7 @@ use vigil_infer::model::OnnxModel;
 use vigil_infer::ocr::{Alphabet, TextRecogniser};
 use vigil_infer::plate_reader::{plate_lines, PlateLayout, PlateReaderConfig};
 use vigil_infer::runtime::{Runtime, SessionOptions};
-use vigil_infer::text_detector::{TextDetector, TextDetectorConfig};
+use vigil_infer::text_detector::{LocateConfig, TextDetector, TextDetectorConfig};
 use vigil_infer::Manifest;
 
 fn frame() -> RgbImage {
@@ -132,7 +132,7 @@ fn vehicle(width: u32, height: u32) -> RgbImage {
 }
 
 /// Locating the plate in a vehicle crop: the text detector at the plate
-/// stage's settings (the crop's long side scaled toward 640, at most 4x).
+/// stage's default settings (`plates.locate_width_px`, `plates.search_from`).
 fn locate(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let Ok(manifest) = Manifest::load(&root.join("models/manifest.toml")) else {
@@ -159,10 +159,16 @@ fn locate(c: &mut Criterion) {
         let model = OnnxModel::open(runtime, name, &models.join(&entry.file), options)
             .expect("text detector opens");
         let mut detector = TextDetector::new(model, TextDetectorConfig::default());
+        let plates = vigil_core::config::Plates::default();
+        let locate = LocateConfig {
+            vehicle_width_px: plates.locate_width_px,
+            search_from: plates.search_from,
+            ..LocateConfig::default()
+        };
         for (w, h) in [(96, 80), (320, 256)] {
             let crop = vehicle(w, h);
             c.bench_function(&format!("locate_plate_in_{w}x{h}_vehicle/{name}"), |b| {
-                b.iter(|| detector.detect(&crop).expect("detect"))
+                b.iter(|| detector.locate_plates(&crop, &locate).expect("locate"))
             });
         }
     }

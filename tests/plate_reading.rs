@@ -11,7 +11,7 @@ use vigil_infer::model::OnnxModel;
 use vigil_infer::ocr::{Alphabet, RecogniserCalibrator, TextRecogniser};
 use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
 use vigil_infer::runtime::{Runtime, SessionOptions};
-use vigil_infer::text_detector::{plate_region, TextDetector, TextDetectorConfig};
+use vigil_infer::text_detector::{LocateConfig, TextDetector, TextDetectorConfig};
 use vigil_infer::Manifest;
 use vigil_plate::PlateReading;
 
@@ -125,21 +125,26 @@ fn render(
     RgbImage::from_raw(w, h, img.into_raw()).expect("rgb")
 }
 
+/// The plate stage's search, as a default site config sets it.
+fn site_locate() -> LocateConfig {
+    let plates = vigil_core::config::Plates::default();
+    LocateConfig {
+        vehicle_width_px: plates.locate_width_px,
+        search_from: plates.search_from,
+        ..LocateConfig::default()
+    }
+}
+
 fn read_on_vehicle(vehicle: &RgbImage) -> (PlateLayout, PlateReading) {
-    let mut detector = TextDetector::new(open("ppocrv6-det-small"), TextDetectorConfig::default());
-    let lines = detector.detect(vehicle).expect("text lines");
-    let region =
-        plate_region(&lines, vehicle.width, vehicle.height).expect("a plate among the text");
-    let crop = vehicle
-        .crop(
-            region.x1 as i64,
-            region.y1 as i64,
-            region.width().ceil() as i64,
-            region.height().ceil() as i64,
-        )
-        .expect("crop");
-    let (text, reading) = reader().read_plate(&crop).expect("read");
-    (text.layout, reading)
+    let mut detector = TextDetector::new(
+        open(vigil_core::config::DEFAULT_TEXT_DETECTOR),
+        TextDetectorConfig::default(),
+    );
+    let found = reader()
+        .read_in_vehicle(&mut detector, vehicle, &site_locate())
+        .expect("located and read")
+        .expect("a plate among the text");
+    (found.text.layout, found.reading)
 }
 
 #[test]
@@ -157,6 +162,83 @@ fn a_one_line_car_plate_is_found_and_read() {
         .plate()
         .unwrap_or_else(|| panic!("unreadable: {reading:?}"));
     assert_eq!(plate.canonical(), "30A-123.45");
+}
+
+#[test]
+fn a_plate_searched_in_the_lower_band_is_placed_in_the_whole_crop() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Plate-shaped text high up (a sign on a van's side) and the plate low.
+    let vehicle = render(
+        dir.path(),
+        "van",
+        (90, 170, 150, 36),
+        &[("30A-123.45", 97, 176, 24), ("51F-678.90", 60, 20, 24)],
+    );
+    let mut detector = TextDetector::new(
+        open(vigil_core::config::DEFAULT_TEXT_DETECTOR),
+        TextDetectorConfig::default(),
+    );
+    let locate = LocateConfig {
+        vehicle_width_px: 320,
+        search_from: 0.5,
+        ..LocateConfig::default()
+    };
+    let regions = detector
+        .locate_plates(&vehicle, &locate)
+        .expect("text lines");
+    let region = *regions.first().expect("the plate in the lower half");
+    // In the crop's own pixels, not the searched band's.
+    assert!(
+        region.y1 >= 160.0 && region.y1 <= 180.0 && region.y2 <= 215.0,
+        "{region:?}"
+    );
+    let crop = vehicle
+        .crop(
+            region.x1 as i64,
+            region.y1 as i64,
+            region.width().ceil() as i64,
+            region.height().ceil() as i64,
+        )
+        .expect("crop");
+    let (_, reading) = reader().read_plate(&crop).expect("read");
+    assert_eq!(
+        reading.plate().map(|p| p.canonical()).as_deref(),
+        Some("30A-123.45")
+    );
+}
+
+#[test]
+fn plate_shaped_text_that_is_no_plate_gives_way_to_the_plate_above_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // A bumper sticker below the plate (too far below to pair with it as a
+    // two-line plate): the lowest plate-shaped text.
+    let vehicle = render(
+        dir.path(),
+        "sticker",
+        (90, 130, 150, 36),
+        &[("30A-123.45", 97, 136, 24), ("DRIVE SAFE", 100, 208, 24)],
+    );
+    let mut detector = TextDetector::new(
+        open(vigil_core::config::DEFAULT_TEXT_DETECTOR),
+        TextDetectorConfig::default(),
+    );
+    let regions = detector
+        .locate_plates(&vehicle, &site_locate())
+        .expect("text lines");
+    assert!(regions.len() >= 2, "{regions:?}");
+    assert!(
+        regions[0].y1 > 180.0,
+        "the sticker comes first: {regions:?}"
+    );
+    let found = reader()
+        .read_best_region(&vehicle, &regions)
+        .expect("read")
+        .expect("a plate");
+    assert_eq!(
+        found.reading.plate().map(|p| p.canonical()).as_deref(),
+        Some("30A-123.45")
+    );
+    assert!(found.region.y2 < 180.0, "{:?}", found.region);
 }
 
 #[test]

@@ -9,9 +9,11 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use vigil_core::config::ExecutionProvider;
+use vigil_core::detection::BBox;
 use vigil_infer::ocr::{Alphabet, RecogniserCalibrator};
 use vigil_infer::plate_reader::{plate_lines, PlateLayout, PlateReaderConfig};
 use vigil_infer::runtime::SessionOptions;
+use vigil_infer::text_detector::{LocateConfig, TextDetector, TextDetectorConfig};
 use vigil_plate::PlateReading;
 
 use crate::models::{load_image, Models};
@@ -64,6 +66,25 @@ pub enum EvalCommand {
         /// The layout whose lines --calibrate measures: one-line or two-line.
         #[arg(long, value_name = "LAYOUT", default_value = "one-line")]
         calibrate_layout: String,
+        /// The images are vehicle crops: locate the plate in each with the
+        /// text detector, as `vigil run` does, then read it. The time per
+        /// plate then includes locating it. Where labels.csv also has
+        /// plate_x1, plate_y1, plate_x2 and plate_y2 (the plate's box), the
+        /// located region is scored too (IoU >= 0.5).
+        #[arg(long)]
+        locate: bool,
+        /// Text detector from models/manifest.toml (with --locate).
+        #[arg(long, default_value = vigil_core::config::DEFAULT_TEXT_DETECTOR, requires = "locate")]
+        text_detector: String,
+        /// The vehicle crop's width is scaled toward this many pixels for
+        /// the text detector (with --locate; the config's
+        /// `plates.locate_width_px`).
+        #[arg(long, requires = "locate")]
+        locate_width: Option<u32>,
+        /// The share of the crop's height, from the top, left out of the
+        /// search (with --locate; the config's `plates.search_from`).
+        #[arg(long, requires = "locate")]
+        search_from: Option<f32>,
         #[command(flatten)]
         paths: ModelPaths,
     },
@@ -163,6 +184,10 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             float,
             calibrate,
             calibrate_layout,
+            locate,
+            text_detector,
+            locate_width,
+            search_from,
             paths,
         } => {
             let alphabet = if full_head {
@@ -185,10 +210,20 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
                     &paths,
                 );
             }
+            let defaults = vigil_core::config::Plates::default();
+            let locate = locate.then(|| Locating {
+                text_detector,
+                config: LocateConfig {
+                    vehicle_width_px: locate_width.unwrap_or(defaults.locate_width_px),
+                    search_from: search_from.unwrap_or(defaults.search_from),
+                    ..LocateConfig::default()
+                },
+            });
             plates(
                 &dataset,
                 json.as_deref(),
                 (&recogniser, alphabet, !float),
+                locate.as_ref(),
                 SessionOptions {
                     threads,
                     provider,
@@ -231,6 +266,48 @@ fn read_labels(dataset: &Path, label_column: &str) -> anyhow::Result<Vec<(PathBu
     Ok(rows)
 }
 
+/// The labelled plate box of each image, where labels.csv has the columns
+/// plate_x1, plate_y1, plate_x2 and plate_y2; `None` where it has none.
+fn read_plate_boxes(dataset: &Path) -> anyhow::Result<Option<BTreeMap<PathBuf, BBox>>> {
+    let csv_path = dataset.join("labels.csv");
+    let mut reader = csv::Reader::from_path(&csv_path)
+        .with_context(|| format!("cannot read {}", csv_path.display()))?;
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(file), Some(x1), Some(y1), Some(x2), Some(y2)) = (
+        col("file"),
+        col("plate_x1"),
+        col("plate_y1"),
+        col("plate_x2"),
+        col("plate_y2"),
+    ) else {
+        return Ok(None);
+    };
+    let mut boxes = BTreeMap::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: row {}", csv_path.display(), i + 2))?;
+        let number = |c: usize| -> anyhow::Result<f32> {
+            let text = record.get(c).unwrap_or_default().trim();
+            text.parse().with_context(|| {
+                format!(
+                    "{}: row {}: plate box value {text:?} is not a number",
+                    csv_path.display(),
+                    i + 2
+                )
+            })
+        };
+        let b = BBox {
+            x1: number(x1)?,
+            y1: number(y1)?,
+            x2: number(x2)?,
+            y2: number(y2)?,
+        };
+        let name = record.get(file).unwrap_or_default();
+        boxes.insert(dataset.join(name), b);
+    }
+    Ok(Some(boxes))
+}
+
 fn compact(s: &str) -> String {
     s.chars()
         .filter(char::is_ascii_alphanumeric)
@@ -265,12 +342,36 @@ struct PlateReport {
     confusions: Vec<(String, String, usize)>,
     /// (file, label, read, raw OCR lines joined by `|`).
     errors: Vec<(String, String, String, String)>,
+    /// With --locate: how the plates were found in the vehicle crops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locate: Option<LocateReport>,
+}
+
+/// `eval plates --locate`: the text detector and where it searches.
+struct Locating {
+    text_detector: String,
+    config: LocateConfig,
+}
+
+#[derive(Serialize)]
+struct LocateReport {
+    text_detector: String,
+    vehicle_width_px: u32,
+    search_from: f32,
+    /// Crops in which a plate region was found.
+    located: usize,
+    /// Of those, regions overlapping the labelled plate box at IoU >= 0.5
+    /// (absent where labels.csv has no boxes).
+    located_on_plate: Option<usize>,
+    ms_locate: f64,
+    ms_read: f64,
 }
 
 fn plates(
     dataset: &Path,
     json: Option<&Path>,
     (recogniser, alphabet, int8): (&str, Alphabet, bool),
+    locating: Option<&Locating>,
     options: SessionOptions,
     limit: Option<usize>,
     paths: &ModelPaths,
@@ -284,6 +385,19 @@ fn plates(
     }
     let models = Models::load_for(paths, options.provider)?;
     let mut reader = models.plate_reader(recogniser, options, alphabet, int8)?;
+    let mut locator = match locating {
+        Some(l) => Some(TextDetector::new(
+            models.open(&l.text_detector, options)?,
+            TextDetectorConfig::default(),
+        )),
+        None => None,
+    };
+    let boxes = match locating {
+        Some(_) => read_plate_boxes(dataset)?,
+        None => None,
+    };
+    let (mut located, mut on_plate) = (0usize, 0usize);
+    let (mut ms_locate, mut ms_read) = (0.0f64, 0.0f64);
     let int8_layouts: Vec<&'static str> = {
         let sha256 = &models
             .manifest
@@ -311,7 +425,41 @@ fn plates(
     for (path, label) in &rows {
         let image = load_image(path)?;
         let start = Instant::now();
-        let (text, reading) = reader.read_plate(&image)?;
+        let (text, reading) = match (&mut locator, locating) {
+            (Some(detector), Some(l)) => {
+                let regions = detector.locate_plates(&image, &l.config)?;
+                let read_start = Instant::now();
+                ms_locate += (read_start - start).as_secs_f64() * 1e3;
+                let found = reader.read_best_region(&image, &regions)?;
+                ms_read += read_start.elapsed().as_secs_f64() * 1e3;
+                let Some(found) = found else {
+                    times.push(start.elapsed().as_secs_f64() * 1e3);
+                    per_format
+                        .entry("not located".to_owned())
+                        .or_default()
+                        .count += 1;
+                    unreadable += 1;
+                    errors.push((
+                        path.display().to_string(),
+                        compact(label),
+                        String::new(),
+                        "(no plate located)".to_owned(),
+                    ));
+                    bar.inc(1);
+                    continue;
+                };
+                located += 1;
+                if boxes
+                    .as_ref()
+                    .and_then(|b| b.get(path))
+                    .is_some_and(|truth| truth.iou(&found.region) >= 0.5)
+                {
+                    on_plate += 1;
+                }
+                (found.text, found.reading)
+            }
+            _ => reader.read_plate(&image)?,
+        };
         times.push(start.elapsed().as_secs_f64() * 1e3);
         let predicted = match &reading {
             PlateReading::Read { plate, .. } => plate.compact(),
@@ -380,6 +528,15 @@ fn plates(
         per_format,
         confusions,
         errors,
+        locate: locating.map(|l| LocateReport {
+            text_detector: l.text_detector.clone(),
+            vehicle_width_px: l.config.vehicle_width_px,
+            search_from: l.config.search_from,
+            located,
+            located_on_plate: boxes.as_ref().map(|_| on_plate),
+            ms_locate: ms_locate / n as f64,
+            ms_read: ms_read / n.max(1) as f64,
+        }),
     };
     println!(
         "{} ({} plates, recogniser {} on {}, {} head, int8 for: {})",
@@ -404,6 +561,22 @@ fn plates(
         "  ms per plate     {:>7.2} mean, {:.2} median",
         report.ms_per_plate, report.ms_per_plate_median
     );
+    if let Some(l) = &report.locate {
+        println!(
+            "  located          {:>7}   by {} at {} px wide, below {:.0}% of the height",
+            l.located,
+            l.text_detector,
+            l.vehicle_width_px,
+            100.0 * l.search_from
+        );
+        if let Some(hits) = l.located_on_plate {
+            println!("  on the plate     {hits:>7}   (IoU >= 0.5 with the labelled box)");
+        }
+        println!(
+            "  ms locate, read  {:>7.2}, {:.2} mean",
+            l.ms_locate, l.ms_read
+        );
+    }
     for (format, s) in &report.per_format {
         println!(
             "  {format:<16} {:>7.2}%  ({}/{})",

@@ -17,7 +17,7 @@ use vigil_infer::model::DetectorShape;
 
 use crate::edge_io::{EdgeIo, MetricsState};
 use vigil_infer::runtime::SessionOptions;
-use vigil_infer::text_detector::{TextDetector, TextDetectorConfig};
+use vigil_infer::text_detector::{LocateConfig, TextDetector, TextDetectorConfig};
 use vigil_pipeline::{EvidenceStage, JsonlSink, PackagingContext, PlateStage, RunOptions, SiteRun};
 
 use crate::models::Models;
@@ -195,6 +195,11 @@ pub fn open_plate_stage(models: &Models, config: &SiteConfig) -> anyhow::Result<
             models.open(&p.text_detector, options)?,
             TextDetectorConfig::default(),
         ),
+        locate: LocateConfig {
+            vehicle_width_px: p.locate_width_px,
+            search_from: p.search_from,
+            ..LocateConfig::default()
+        },
         reader: models.plate_reader(
             &p.recogniser,
             options,

@@ -375,6 +375,84 @@ fn eval_plates_keeps_its_interface_and_json_fields() {
     assert!(report["exact_accuracy"].as_f64().is_some_and(|v| v <= 1.0));
 }
 
+/// A grey 320x240 "vehicle" with, when `plate` is set, a white plate at
+/// (90, 150, 150x36) lettered by ffmpeg's drawtext.
+fn render_vehicle(path: &Path, plate: Option<&str>) {
+    let mut filter = "null".to_owned();
+    if let Some(text) = plate {
+        filter = format!(
+            "drawbox=x=90:y=150:w=150:h=36:color=white:t=fill,\
+             drawtext=text='{text}':x=97:y=156:fontsize=24:fontcolor=black"
+        );
+    }
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=c=0x404850:s=320x240")
+        .args(["-frames:v", "1", "-vf"])
+        .arg(&filter)
+        .arg(path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+}
+
+#[test]
+fn eval_plates_locates_plates_in_vehicle_crops_and_scores_the_regions() {
+    models_dir();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    render_vehicle(&tmp.path().join("car.png"), Some("30A-123.45"));
+    render_vehicle(&tmp.path().join("bare.png"), None);
+    std::fs::write(
+        tmp.path().join("labels.csv"),
+        "file,plate_text,plate_x1,plate_y1,plate_x2,plate_y2\n\
+         car.png,30A12345,90,150,240,186\n\
+         bare.png,29B123456,90,150,240,186\n",
+    )
+    .expect("labels");
+    let json = tmp.path().join("plates.json");
+    let out = vigil(&[
+        "eval",
+        "plates",
+        "--dataset",
+        tmp.path().to_str().expect("utf-8"),
+        "--locate",
+        "--json",
+        json.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ms locate, read"), "{}", stdout(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
+    assert_eq!(report["count"], 2);
+    assert_eq!(report["exact_accuracy"], 0.5, "{report}");
+    assert_eq!(report["locate"]["located"], 1, "{report}");
+    assert_eq!(report["locate"]["located_on_plate"], 1, "{report}");
+    assert_eq!(report["per_format"]["not located"]["count"], 1, "{report}");
+    assert!(report["locate"]["ms_locate"]
+        .as_f64()
+        .is_some_and(|v| v > 0.0));
+
+    // A plate box that is not a number is named with its row.
+    std::fs::write(
+        tmp.path().join("labels.csv"),
+        "file,plate_text,plate_x1,plate_y1,plate_x2,plate_y2\ncar.png,30A12345,90,top,240,186\n",
+    )
+    .expect("labels");
+    let out = vigil(&[
+        "eval",
+        "plates",
+        "--dataset",
+        tmp.path().to_str().expect("utf-8"),
+        "--locate",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("row 2: plate box value \"top\" is not a number"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn eval_plates_without_labels_names_the_missing_file() {
     let tmp = tempfile::tempdir().expect("temp dir");

@@ -259,6 +259,31 @@ fn an_out_of_range_threshold_is_rejected() {
 }
 
 #[test]
+fn the_plate_search_is_bounded() {
+    let text = edit(
+        "recogniser = \"test-text-rec\"",
+        "recogniser = \"test-text-rec\"\nlocate_width_px = 20\nsearch_from = 0.95",
+    );
+    let found = diagnostics(&text);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].contains("plates.locate_width_px: 20 px is outside 64..=1280"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].contains("plates.search_from: 0.95 must lie in [0, 0.8]"),
+        "{found:?}"
+    );
+    let fine = edit(
+        "recogniser = \"test-text-rec\"",
+        "recogniser = \"test-text-rec\"\nlocate_width_px = 320\nsearch_from = 0.4",
+    );
+    let config = check(ORIGIN, &fine, Some(&catalog())).expect("in range");
+    assert_eq!(config.plates.locate_width_px, 320);
+    assert!((config.plates.search_from - 0.4).abs() < 1e-6);
+}
+
+#[test]
 fn the_detector_batch_defaults_by_provider_and_is_bounded() {
     let config = check(ORIGIN, BASE, Some(&catalog())).expect("valid");
     assert_eq!(config.detector.max_batch(), 1, "one image a run on a CPU");

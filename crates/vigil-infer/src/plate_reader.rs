@@ -5,11 +5,30 @@
 //! detector run for plate crops: the detector costs over ten times the
 //! recognition, and on a tight crop the gap between the lines is plain.
 
+use vigil_core::detection::BBox;
 use vigil_core::image::RgbImage;
 use vigil_plate::{OcrLine, PlateReading};
 
 use crate::ocr::{RecognisedLine, TextRecogniser};
+use crate::text_detector::{LocateConfig, TextDetector};
 use crate::InferError;
+
+/// Plate-shaped regions of one vehicle crop read at most, lowest first,
+/// until one reads as a valid plate. A vehicle carries other text (a van's
+/// painted number, a bus's route sign, a dealer's sticker) and the lowest
+/// region is not always the plate; each further region costs one read.
+pub const MAX_REGIONS_READ: usize = 3;
+
+/// A plate found and read in a vehicle crop.
+#[derive(Debug, Clone)]
+pub struct VehiclePlate {
+    /// Where it was read, in the vehicle crop's pixels.
+    pub region: BBox,
+    /// The region's pixels, as read.
+    pub crop: RgbImage,
+    pub text: PlateText,
+    pub reading: PlateReading,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlateLayout {
@@ -100,6 +119,59 @@ impl PlateReader {
             lines: read,
         };
         Ok((text, reading))
+    }
+}
+
+impl PlateReader {
+    /// Locates the plate in a vehicle crop with `detector` and reads it (see
+    /// [`Self::read_best_region`]). `None` where the crop shows no
+    /// plate-shaped text.
+    pub fn read_in_vehicle(
+        &mut self,
+        detector: &mut TextDetector,
+        vehicle: &RgbImage,
+        locate: &LocateConfig,
+    ) -> Result<Option<VehiclePlate>, InferError> {
+        let regions = detector.locate_plates(vehicle, locate)?;
+        self.read_best_region(vehicle, &regions)
+    }
+
+    /// Reads a vehicle crop's plate-shaped `regions` in order: the first (of
+    /// [`MAX_REGIONS_READ`]) that reads as a valid plate, or else the most
+    /// confident unreadable one.
+    pub fn read_best_region(
+        &mut self,
+        vehicle: &RgbImage,
+        regions: &[BBox],
+    ) -> Result<Option<VehiclePlate>, InferError> {
+        let mut best: Option<VehiclePlate> = None;
+        for &region in regions.iter().take(MAX_REGIONS_READ) {
+            let Some(crop) = vehicle.crop(
+                region.x1.floor() as i64,
+                region.y1.floor() as i64,
+                region.width().ceil() as i64,
+                region.height().ceil() as i64,
+            ) else {
+                continue;
+            };
+            let (text, reading) = self.read_plate(&crop)?;
+            let found = VehiclePlate {
+                region,
+                crop,
+                text,
+                reading,
+            };
+            if found.reading.plate().is_some() {
+                return Ok(Some(found));
+            }
+            if best
+                .as_ref()
+                .is_none_or(|b| found.reading.confidence() > b.reading.confidence())
+            {
+                best = Some(found);
+            }
+        }
+        Ok(best)
     }
 }
 

@@ -39,6 +39,35 @@ impl Default for TextDetectorConfig {
     }
 }
 
+/// How the plate is searched for in a vehicle crop.
+///
+/// The text detector's cost grows with its input's area, so the search is
+/// kept to where a plate can be, at the scale its text needs. A plate spans
+/// a roughly fixed share of its vehicle's width (a car's ~30%, a
+/// motorbike's rear plate ~40%), so scaling the crop to a fixed width fixes
+/// the plate's size in the detector's input whatever the vehicle's distance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LocateConfig {
+    /// The crop's width is scaled toward this many pixels.
+    pub vehicle_width_px: u32,
+    /// The scale never exceeds this: upscaling a small crop further adds
+    /// cost, not detail.
+    pub max_upscale: f32,
+    /// The share of the crop's height, from the top, left out of the search:
+    /// plates sit on the lower part of a vehicle.
+    pub search_from: f32,
+}
+
+impl Default for LocateConfig {
+    fn default() -> Self {
+        Self {
+            vehicle_width_px: 640,
+            max_upscale: 4.0,
+            search_from: 0.0,
+        }
+    }
+}
+
 /// A detected text line in source pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TextBox {
@@ -56,13 +85,56 @@ impl TextDetector {
         Self { model, config }
     }
 
-    /// Text lines in `image`, top to bottom.
+    /// Text lines in `image`, top to bottom, with its longer side scaled
+    /// toward `max_side` (at most 4x).
     pub fn detect(&mut self, image: &RgbImage) -> Result<Vec<TextBox>, InferError> {
+        let longer = image.width.max(image.height).max(1) as f32;
+        let scale = (self.config.max_side as f32 / longer).min(4.0);
+        self.detect_scaled(image, scale)
+    }
+
+    /// The plate-shaped text regions of a vehicle crop, searched as
+    /// `locate` says, most plate-like first (see [`plate_candidates`]), in
+    /// the crop's pixels; empty where there is no plate-shaped text.
+    pub fn locate_plates(
+        &mut self,
+        vehicle: &RgbImage,
+        locate: &LocateConfig,
+    ) -> Result<Vec<BBox>, InferError> {
+        let top = (locate.search_from.clamp(0.0, 0.9) * vehicle.height as f32).floor() as u32;
+        let band = if top == 0 {
+            None
+        } else {
+            vehicle.crop(
+                0,
+                i64::from(top),
+                i64::from(vehicle.width),
+                i64::from(vehicle.height - top),
+            )
+        };
+        let searched = band.as_ref().unwrap_or(vehicle);
+        let longer = searched.width.max(searched.height).max(1) as f32;
+        let scale = (locate.vehicle_width_px as f32 / searched.width.max(1) as f32)
+            .min(locate.max_upscale)
+            .min(self.config.max_side as f32 / longer);
+        let lines = self.detect_scaled(searched, scale)?;
+        let top = if band.is_some() { top as f32 } else { 0.0 };
+        Ok(plate_candidates(&lines, searched.width, searched.height)
+            .into_iter()
+            .map(|r| BBox {
+                y1: r.y1 + top,
+                y2: r.y2 + top,
+                ..r
+            })
+            .collect())
+    }
+
+    /// Text lines in `image` scaled by `scale` (each side then rounded to a
+    /// multiple of 32, as the DB network needs).
+    fn detect_scaled(&mut self, image: &RgbImage, scale: f32) -> Result<Vec<TextBox>, InferError> {
         if image.width == 0 || image.height == 0 {
             return Ok(Vec::new());
         }
-        let longer = image.width.max(image.height) as f32;
-        let scale = (self.config.max_side as f32 / longer).min(4.0);
         let to32 = |v: f32| (((v * scale) / 32.0).round().max(1.0) as usize) * 32;
         let (w, h) = (to32(image.width as f32), to32(image.height as f32));
         let mut input = vec![0.0f32; 3 * w * h];
@@ -163,13 +235,23 @@ fn regions(map: &[f32], w: usize, h: usize, config: &TextDetectorConfig) -> Vec<
     out
 }
 
-/// The plate among the text lines of a vehicle crop: a single line shaped
-/// like a one-line plate, or two stacked lines of similar width (a
-/// motorbike plate), preferring the lowest in the crop (plates sit low on
-/// a vehicle). Returns the region to read, with a small margin.
+/// The plate among the text lines of a vehicle crop: the first of
+/// [`plate_candidates`].
 pub fn plate_region(lines: &[TextBox], crop_w: u32, crop_h: u32) -> Option<BBox> {
-    let margin = |b: BBox| {
-        let m = 0.08 * b.height();
+    plate_candidates(lines, crop_w, crop_h).into_iter().next()
+}
+
+/// The regions of a vehicle crop's text lines that may be its plate: each
+/// single line shaped like a one-line plate, and each pair of stacked lines
+/// of similar width (a motorbike plate). The lowest come first (plates sit
+/// low on a vehicle); at the same bottom edge a pair comes before its own
+/// bottom line. Each region has a small margin, ready to read.
+pub fn plate_candidates(lines: &[TextBox], crop_w: u32, crop_h: u32) -> Vec<BBox> {
+    // The margin is a share of one text line's height: a two-line plate's
+    // region with a margin of its own height took in the plate's frame,
+    // which the recogniser reads as a 1 turned 7 (59-H1 as 59-H7).
+    let margin = |(b, line_height): (BBox, f32)| {
+        let m = 0.08 * line_height;
         BBox {
             x1: (b.x1 - m).max(0.0),
             y1: (b.y1 - m).max(0.0),
@@ -177,7 +259,8 @@ pub fn plate_region(lines: &[TextBox], crop_w: u32, crop_h: u32) -> Option<BBox>
             y2: (b.y2 + m).min(crop_h as f32),
         }
     };
-    let mut candidates: Vec<BBox> = Vec::new();
+    // (region, the height of one of its text lines)
+    let mut candidates: Vec<(BBox, f32)> = Vec::new();
     for (i, a) in lines.iter().enumerate() {
         for b in &lines[i + 1..] {
             let (top, bottom) = if a.bbox.y1 <= b.bbox.y1 {
@@ -190,25 +273,29 @@ pub fn plate_region(lines: &[TextBox], crop_w: u32, crop_h: u32) -> Option<BBox>
                 && bottom.y1 >= top.y1 + 0.5 * top.height()
                 && bottom.y1 - top.y2 <= 0.6 * top.height().max(bottom.height());
             if stacked {
-                candidates.push(BBox {
-                    x1: top.x1.min(bottom.x1),
-                    y1: top.y1,
-                    x2: top.x2.max(bottom.x2),
-                    y2: bottom.y2,
-                });
+                candidates.push((
+                    BBox {
+                        x1: top.x1.min(bottom.x1),
+                        y1: top.y1,
+                        x2: top.x2.max(bottom.x2),
+                        y2: bottom.y2,
+                    },
+                    top.height().min(bottom.height()),
+                ));
             }
         }
+        // One line of a one-line plate (about 4.5:1), or both lines of a
+        // motorbike plate (about 1.4:1) merged into one region, as a small
+        // or low-contrast plate's lines are.
         let aspect = a.bbox.width() / a.bbox.height().max(1.0);
         if (2.0..=8.0).contains(&aspect) {
-            candidates.push(a.bbox);
+            candidates.push((a.bbox, a.bbox.height()));
+        } else if (1.0..2.0).contains(&aspect) {
+            candidates.push((a.bbox, 0.5 * a.bbox.height()));
         }
     }
-    // Lowest first; at the same bottom edge the two-line pair (larger) wins
-    // over its own bottom line.
-    candidates
-        .into_iter()
-        .max_by(|a, b| a.y2.total_cmp(&b.y2).then(a.area().total_cmp(&b.area())))
-        .map(margin)
+    candidates.sort_by(|(a, _), (b, _)| b.y2.total_cmp(&a.y2).then(b.area().total_cmp(&a.area())));
+    candidates.into_iter().map(margin).collect()
 }
 
 #[cfg(test)]
@@ -252,6 +339,42 @@ mod tests {
             r.y1 < 100.0 && r.y2 > 142.0 && r.x1 < 35.0 && r.x2 > 95.0,
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn candidates_come_lowest_first_and_a_pair_before_its_bottom_line() {
+        let lines = [
+            line(40.0, 100.0, 90.0, 118.0),
+            line(35.0, 122.0, 95.0, 142.0),
+            // A sticker below the plate.
+            line(30.0, 170.0, 130.0, 186.0),
+        ];
+        let c = plate_candidates(&lines, 200, 200);
+        assert_eq!(c.len(), 4, "{c:?}");
+        assert!(c[0].y1 > 160.0, "the sticker first: {c:?}");
+        // The pair (top line included) before its own bottom line.
+        assert!(c[1].y1 < 100.0 && c[1].y2 > 142.0, "{c:?}");
+        assert!(c[2].y1 > 115.0 && c[2].y2 > 142.0, "{c:?}");
+        assert!(c[3].y2 < 120.0, "{c:?}");
+    }
+
+    #[test]
+    fn margins_are_a_share_of_one_line_not_of_a_two_line_region() {
+        // The pair's lines are 18 and 20 px tall: 0.08 x 18 around it.
+        let pair = plate_region(
+            &[
+                line(40.0, 100.0, 90.0, 118.0),
+                line(35.0, 122.0, 95.0, 142.0),
+            ],
+            200,
+            200,
+        )
+        .expect("pair");
+        assert!((pair.y1 - (100.0 - 1.44)).abs() < 1e-3, "{pair:?}");
+        assert!((pair.x1 - (35.0 - 1.44)).abs() < 1e-3, "{pair:?}");
+        // Both lines merged into one 1.4:1 region: half its height is a line.
+        let merged = plate_region(&[line(50.0, 50.0, 120.0, 100.0)], 200, 200).expect("merged");
+        assert!((merged.y1 - (50.0 - 2.0)).abs() < 1e-3, "{merged:?}");
     }
 
     #[test]

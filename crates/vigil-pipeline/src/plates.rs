@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use vigil_core::detection::BBox;
 use vigil_core::image::RgbImage;
 use vigil_infer::plate_reader::PlateReader;
-use vigil_infer::text_detector::{plate_region, TextDetector};
+use vigil_infer::text_detector::{LocateConfig, TextDetector};
 use vigil_infer::InferError;
 use vigil_plate::PlateReading;
 use vigil_track::TrackView;
@@ -35,6 +35,8 @@ const MIN_CROP_WIDTH_PX: f32 = 48.0;
 /// The models that read plates.
 pub struct PlateStage {
     pub text_detector: TextDetector,
+    /// Where and at what scale the text detector searches a vehicle crop.
+    pub locate: LocateConfig,
     pub reader: PlateReader,
     /// Reads that vote (the config's `plates.votes`).
     pub votes: usize,
@@ -51,16 +53,15 @@ impl PlateStage {
         let mut reads = Vec::new();
         let mut best: Option<(f32, RgbImage)> = None;
         for vehicle in crops {
-            let lines = self.text_detector.detect(vehicle)?;
-            let Some(region) = plate_region(&lines, vehicle.width, vehicle.height) else {
+            let Some(found) =
+                self.reader
+                    .read_in_vehicle(&mut self.text_detector, vehicle, &self.locate)?
+            else {
                 continue;
             };
-            let Some(plate) = crop_box(vehicle, &region) else {
-                continue;
-            };
-            let (_, reading) = self.reader.read_plate(&plate)?;
+            let reading = found.reading;
             if best.as_ref().is_none_or(|(c, _)| reading.confidence() > *c) {
-                best = Some((reading.confidence(), plate));
+                best = Some((reading.confidence(), found.crop));
             }
             reads.push(reading);
         }

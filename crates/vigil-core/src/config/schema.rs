@@ -496,6 +496,15 @@ pub struct Plates {
     /// How many of a track's best reads vote on its plate.
     #[serde(default = "default_votes")]
     pub votes: usize,
+    /// A vehicle crop's width is scaled toward this many pixels for the
+    /// text detector that locates its plate (which then spans about a
+    /// third of it). The detector's cost grows with the square of it.
+    #[serde(default = "default_locate_width_px")]
+    pub locate_width_px: u32,
+    /// The share of a vehicle crop's height, from the top, where no plate
+    /// is searched for (plates sit on a vehicle's lower part).
+    #[serde(default = "default_search_from")]
+    pub search_from: f32,
 }
 
 impl Default for Plates {
@@ -505,12 +514,27 @@ impl Default for Plates {
             recogniser: default_recogniser(),
             plate_detector: None,
             votes: default_votes(),
+            locate_width_px: default_locate_width_px(),
+            search_from: default_search_from(),
         }
     }
 }
 
+/// The text detector that locates plates unless a config names another.
+pub const DEFAULT_TEXT_DETECTOR: &str = "ppocrv6-det-small";
+
 fn default_text_detector() -> String {
-    "ppocrv6-det-small".to_owned()
+    DEFAULT_TEXT_DETECTOR.to_owned()
+}
+// On composited vehicle crops (tools/vehicle-plate-set) with the small
+// text detector, 384 px below 30% of the height read 98.0% of the first 300
+// one-line plates at 76 ms a crop to locate, where the whole crop scaled
+// toward 640 px (up to 4x) read 97.7% at 277 ms.
+fn default_locate_width_px() -> u32 {
+    384
+}
+fn default_search_from() -> f32 {
+    0.3
 }
 fn default_recogniser() -> String {
     "ppocrv6-rec-small".to_owned()

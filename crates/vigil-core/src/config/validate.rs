@@ -727,6 +727,26 @@ impl Checker<'_> {
         if p.votes == 0 {
             self.report(path.key("votes"), "at least one read must vote");
         }
+        if !(64..=1280).contains(&p.locate_width_px) {
+            self.report(
+                path.key("locate_width_px"),
+                format!(
+                    "{} px is outside 64..=1280 (the width a vehicle crop is scaled \
+                     toward to locate its plate)",
+                    p.locate_width_px
+                ),
+            );
+        }
+        if !(0.0..=0.8).contains(&p.search_from) {
+            self.report(
+                path.key("search_from"),
+                format!(
+                    "{} must lie in [0, 0.8] (the share of a vehicle crop's height, \
+                     from the top, left out of the plate search)",
+                    p.search_from
+                ),
+            );
+        }
     }
 
     /// Checks a model name against the catalog; returns its labels when usable.
