@@ -135,11 +135,16 @@ fn site_locate() -> LocateConfig {
     }
 }
 
-fn read_on_vehicle(vehicle: &RgbImage) -> (PlateLayout, PlateReading) {
-    let mut detector = TextDetector::new(
+/// The text detector a default site config locates plates with.
+fn text_detector() -> TextDetector {
+    TextDetector::new(
         open(vigil_core::config::DEFAULT_TEXT_DETECTOR),
         TextDetectorConfig::default(),
-    );
+    )
+}
+
+fn read_on_vehicle(vehicle: &RgbImage) -> (PlateLayout, PlateReading) {
+    let mut detector = text_detector();
     let found = reader()
         .read_in_vehicle(&mut detector, vehicle, &site_locate())
         .expect("located and read")
@@ -174,10 +179,7 @@ fn a_plate_searched_in_the_lower_band_is_placed_in_the_whole_crop() {
         (90, 170, 150, 36),
         &[("30A-123.45", 97, 176, 24), ("51F-678.90", 60, 20, 24)],
     );
-    let mut detector = TextDetector::new(
-        open(vigil_core::config::DEFAULT_TEXT_DETECTOR),
-        TextDetectorConfig::default(),
-    );
+    let mut detector = text_detector();
     let locate = LocateConfig {
         vehicle_width_px: 320,
         search_from: 0.5,
@@ -192,17 +194,12 @@ fn a_plate_searched_in_the_lower_band_is_placed_in_the_whole_crop() {
         region.y1 >= 160.0 && region.y1 <= 180.0 && region.y2 <= 215.0,
         "{region:?}"
     );
-    let crop = vehicle
-        .crop(
-            region.x1 as i64,
-            region.y1 as i64,
-            region.width().ceil() as i64,
-            region.height().ceil() as i64,
-        )
-        .expect("crop");
-    let (_, reading) = reader().read_plate(&crop).expect("read");
+    let found = reader()
+        .read_best_region(&vehicle, &[region])
+        .expect("read")
+        .expect("a plate");
     assert_eq!(
-        reading.plate().map(|p| p.canonical()).as_deref(),
+        found.reading.plate().map(|p| p.canonical()).as_deref(),
         Some("30A-123.45")
     );
 }
@@ -218,10 +215,7 @@ fn plate_shaped_text_that_is_no_plate_gives_way_to_the_plate_above_it() {
         (90, 130, 150, 36),
         &[("30A-123.45", 97, 136, 24), ("DRIVE SAFE", 100, 208, 24)],
     );
-    let mut detector = TextDetector::new(
-        open(vigil_core::config::DEFAULT_TEXT_DETECTOR),
-        TextDetectorConfig::default(),
-    );
+    let mut detector = text_detector();
     let regions = detector
         .locate_plates(&vehicle, &site_locate())
         .expect("text lines");

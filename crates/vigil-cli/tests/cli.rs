@@ -352,19 +352,8 @@ fn eval_plates_keeps_its_interface_and_json_fields() {
         "file,plate_text\na.png,29B123456\nb.png,30A12345\n",
     )
     .expect("labels");
-    let json = tmp.path().join("plates.json");
-    let out = vigil(&[
-        "eval",
-        "plates",
-        "--dataset",
-        tmp.path().to_str().expect("utf-8"),
-        "--json",
-        json.to_str().expect("utf-8"),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (out, report) = eval_plates_json(tmp.path(), &[]);
     assert!(stdout(&out).contains("exact match"), "{}", stdout(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
     assert_eq!(report["count"], 2);
     for key in ["exact_accuracy", "char_accuracy", "ms_per_plate"] {
         let v = report[key]
@@ -373,6 +362,26 @@ fn eval_plates_keeps_its_interface_and_json_fields() {
         assert!(v >= 0.0, "{key}");
     }
     assert!(report["exact_accuracy"].as_f64().is_some_and(|v| v <= 1.0));
+}
+
+/// `vigil eval plates` on `dataset` with `extra` arguments, which must
+/// succeed; its output and the JSON report it wrote.
+fn eval_plates_json(dataset: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
+    let json = dataset.join("plates.json");
+    let mut args = vec![
+        "eval",
+        "plates",
+        "--dataset",
+        dataset.to_str().expect("utf-8"),
+        "--json",
+        json.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    let out = vigil(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
+    (out, report)
 }
 
 /// A grey 320x240 "vehicle" with, when `plate` is set, a white plate at
@@ -409,20 +418,8 @@ fn eval_plates_locates_plates_in_vehicle_crops_and_scores_the_regions() {
          bare.png,29B123456,90,150,240,186\n",
     )
     .expect("labels");
-    let json = tmp.path().join("plates.json");
-    let out = vigil(&[
-        "eval",
-        "plates",
-        "--dataset",
-        tmp.path().to_str().expect("utf-8"),
-        "--locate",
-        "--json",
-        json.to_str().expect("utf-8"),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (out, report) = eval_plates_json(tmp.path(), &["--locate"]);
     assert!(stdout(&out).contains("ms locate, read"), "{}", stdout(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
     assert_eq!(report["count"], 2);
     assert_eq!(report["exact_accuracy"], 0.5, "{report}");
     assert_eq!(report["locate"]["located"], 1, "{report}");

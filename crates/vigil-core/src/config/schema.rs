@@ -526,10 +526,11 @@ pub const DEFAULT_TEXT_DETECTOR: &str = "ppocrv6-det-small";
 fn default_text_detector() -> String {
     DEFAULT_TEXT_DETECTOR.to_owned()
 }
-// On composited vehicle crops (tools/vehicle-plate-set) with the small
-// text detector, 384 px below 30% of the height read 98.0% of the first 300
-// one-line plates at 76 ms a crop to locate, where the whole crop scaled
-// toward 640 px (up to 4x) read 97.7% at 277 ms.
+// On 1,426 composited vehicle crops (tools/vehicle-plate-set) with the
+// small text detector, 384 px below 30% of the height read 96.84% of the
+// plates at 70 ms a crop to locate, where the whole crop scaled toward
+// 640 px (up to 4x) read 96.98% at 250 ms
+// (benches/results/2026-11-28-plate-locate).
 fn default_locate_width_px() -> u32 {
     384
 }
