@@ -159,12 +159,7 @@ fn locate(c: &mut Criterion) {
         let model = OnnxModel::open(runtime, name, &models.join(&entry.file), options)
             .expect("text detector opens");
         let mut detector = TextDetector::new(model, TextDetectorConfig::default());
-        let plates = vigil_core::config::Plates::default();
-        let locate = LocateConfig {
-            vehicle_width_px: plates.locate_width_px,
-            search_from: plates.search_from,
-            ..LocateConfig::default()
-        };
+        let locate = LocateConfig::default();
         for (w, h) in [(96, 80), (320, 256)] {
             let crop = vehicle(w, h);
             c.bench_function(&format!("locate_plate_in_{w}x{h}_vehicle/{name}"), |b| {

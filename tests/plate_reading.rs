@@ -125,16 +125,6 @@ fn render(
     RgbImage::from_raw(w, h, img.into_raw()).expect("rgb")
 }
 
-/// The plate stage's search, as a default site config sets it.
-fn site_locate() -> LocateConfig {
-    let plates = vigil_core::config::Plates::default();
-    LocateConfig {
-        vehicle_width_px: plates.locate_width_px,
-        search_from: plates.search_from,
-        ..LocateConfig::default()
-    }
-}
-
 /// The text detector a default site config locates plates with.
 fn text_detector() -> TextDetector {
     TextDetector::new(
@@ -146,7 +136,7 @@ fn text_detector() -> TextDetector {
 fn read_on_vehicle(vehicle: &RgbImage) -> (PlateLayout, PlateReading) {
     let mut detector = text_detector();
     let found = reader()
-        .read_in_vehicle(&mut detector, vehicle, &site_locate())
+        .read_in_vehicle(&mut detector, vehicle, &LocateConfig::default())
         .expect("located and read")
         .expect("a plate among the text");
     (found.text.layout, found.reading)
@@ -217,7 +207,7 @@ fn plate_shaped_text_that_is_no_plate_gives_way_to_the_plate_above_it() {
     );
     let mut detector = text_detector();
     let regions = detector
-        .locate_plates(&vehicle, &site_locate())
+        .locate_plates(&vehicle, &LocateConfig::default())
         .expect("text lines");
     assert!(regions.len() >= 2, "{regions:?}");
     assert!(

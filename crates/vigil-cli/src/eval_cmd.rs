@@ -210,14 +210,16 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
                     &paths,
                 );
             }
-            let defaults = vigil_core::config::Plates::default();
-            let locate = locate.then(|| Locating {
-                text_detector,
-                config: LocateConfig {
-                    vehicle_width_px: locate_width.unwrap_or(defaults.locate_width_px),
-                    search_from: search_from.unwrap_or(defaults.search_from),
-                    ..LocateConfig::default()
-                },
+            let locate = locate.then(|| {
+                let site = LocateConfig::default();
+                Locating {
+                    text_detector,
+                    config: LocateConfig {
+                        vehicle_width_px: locate_width.unwrap_or(site.vehicle_width_px),
+                        search_from: search_from.unwrap_or(site.search_from),
+                        ..site
+                    },
+                }
             });
             plates(
                 &dataset,
@@ -535,7 +537,7 @@ fn plates(
             located,
             located_on_plate: boxes.as_ref().map(|_| on_plate),
             ms_locate: ms_locate / n as f64,
-            ms_read: ms_read / n.max(1) as f64,
+            ms_read: ms_read / n as f64,
         }),
     };
     println!(

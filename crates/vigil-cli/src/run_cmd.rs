@@ -195,11 +195,7 @@ pub fn open_plate_stage(models: &Models, config: &SiteConfig) -> anyhow::Result<
             models.open(&p.text_detector, options)?,
             TextDetectorConfig::default(),
         ),
-        locate: LocateConfig {
-            vehicle_width_px: p.locate_width_px,
-            search_from: p.search_from,
-            ..LocateConfig::default()
-        },
+        locate: LocateConfig::from(p),
         reader: models.plate_reader(
             &p.recogniser,
             options,

@@ -27,6 +27,17 @@ impl RgbImage {
         })
     }
 
+    /// A copy of the pixels `b` covers (its edges rounded outward), clipped
+    /// to the image; `None` when nothing of it lies inside.
+    pub fn crop_bbox(&self, b: &crate::detection::BBox) -> Option<RgbImage> {
+        self.crop(
+            b.x1.floor() as i64,
+            b.y1.floor() as i64,
+            b.width().ceil() as i64,
+            b.height().ceil() as i64,
+        )
+    }
+
     /// A copy of the region `[x, x + w) x [y, y + h)`, clipped to the image;
     /// `None` when nothing of it lies inside.
     pub fn crop(&self, x: i64, y: i64, w: i64, h: i64) -> Option<RgbImage> {

@@ -120,9 +120,7 @@ impl PlateReader {
         };
         Ok((text, reading))
     }
-}
 
-impl PlateReader {
     /// Locates the plate in a vehicle crop with `detector` and reads it (see
     /// [`Self::read_best_region`]). `None` where the crop shows no
     /// plate-shaped text.
@@ -146,12 +144,7 @@ impl PlateReader {
     ) -> Result<Option<VehiclePlate>, InferError> {
         let mut best: Option<VehiclePlate> = None;
         for &region in regions.iter().take(MAX_REGIONS_READ) {
-            let Some(crop) = vehicle.crop(
-                region.x1.floor() as i64,
-                region.y1.floor() as i64,
-                region.width().ceil() as i64,
-                region.height().ceil() as i64,
-            ) else {
+            let Some(crop) = vehicle.crop_bbox(&region) else {
                 continue;
             };
             let (text, reading) = self.read_plate(&crop)?;

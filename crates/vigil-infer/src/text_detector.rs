@@ -58,13 +58,21 @@ pub struct LocateConfig {
     pub search_from: f32,
 }
 
-impl Default for LocateConfig {
-    fn default() -> Self {
+impl From<&vigil_core::config::Plates> for LocateConfig {
+    /// The search a site config's `[plates]` asks for.
+    fn from(p: &vigil_core::config::Plates) -> Self {
         Self {
-            vehicle_width_px: 640,
+            vehicle_width_px: p.locate_width_px,
             max_upscale: 4.0,
-            search_from: 0.0,
+            search_from: p.search_from,
         }
+    }
+}
+
+impl Default for LocateConfig {
+    /// A default site config's search.
+    fn default() -> Self {
+        Self::from(&vigil_core::config::Plates::default())
     }
 }
 

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use vigil_core::detection::BBox;
 use vigil_core::image::RgbImage;
 use vigil_infer::plate_reader::PlateReader;
 use vigil_infer::text_detector::{LocateConfig, TextDetector};
@@ -116,15 +115,6 @@ impl PlateStage {
     }
 }
 
-fn crop_box(image: &RgbImage, b: &BBox) -> Option<RgbImage> {
-    image.crop(
-        b.x1.floor() as i64,
-        b.y1.floor() as i64,
-        b.width().ceil() as i64,
-        b.height().ceil() as i64,
-    )
-}
-
 /// Each live track's largest vehicle crops so far.
 #[derive(Debug, Default)]
 pub struct BestCrops {
@@ -146,7 +136,7 @@ impl BestCrops {
             if kept.len() >= CROPS_PER_TRACK && kept.iter().all(|(a, _)| *a >= area) {
                 continue;
             }
-            let Some(crop) = crop_box(frame, &b) else {
+            let Some(crop) = frame.crop_bbox(&b) else {
                 continue;
             };
             kept.push((area, crop));
@@ -167,7 +157,7 @@ impl BestCrops {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_core::detection::DetectionClass;
+    use vigil_core::detection::{BBox, DetectionClass};
     use vigil_core::RoadUserClass;
     use vigil_track::TrackState;
 
