@@ -2,7 +2,8 @@
 //! inference (`vigil bench detect` reports the ratio end to end), and the
 //! plate recogniser in its three forms (full head, head cut to the plate
 //! alphabet, INT8) on a one-line and a two-line crop, and locating a plate
-//! in a vehicle crop with each text detector. The model benches need
+//! in a vehicle crop with each text detector (float, and INT8 where a
+//! calibration table ships). The model benches need
 //! `vigil models fetch`; without the models they are skipped.
 
 use std::path::Path;
@@ -156,15 +157,24 @@ fn locate(c: &mut Criterion) {
         let Some(entry) = manifest.model(name) else {
             continue;
         };
-        let model = OnnxModel::open(runtime, name, &models.join(&entry.file), options)
-            .expect("text detector opens");
-        let mut detector = TextDetector::new(model, TextDetectorConfig::default());
-        let locate = LocateConfig::default();
-        for (w, h) in [(96, 80), (320, 256)] {
-            let crop = vehicle(w, h);
-            c.bench_function(&format!("locate_plate_in_{w}x{h}_vehicle/{name}"), |b| {
-                b.iter(|| detector.locate_plates(&crop, &locate).expect("locate"))
-            });
+        let path = models.join(&entry.file);
+        let float = OnnxModel::open(runtime, name, &path, options).expect("text detector opens");
+        // INT8 where a calibration table ships for the file (as `vigil run`
+        // opens it on a CPU).
+        let int8 = vigil_infer::quantize::builtin_text_detector(&entry.sha256).map(|table| {
+            OnnxModel::open_int8(runtime, name, &path, options, &table).expect("int8 opens")
+        });
+        let variants = std::iter::once((name.to_owned(), float))
+            .chain(int8.map(|m| (format!("{name}-int8"), m)));
+        for (label, model) in variants {
+            let mut detector = TextDetector::new(model, TextDetectorConfig::default());
+            let locate = LocateConfig::default();
+            for (w, h) in [(96, 80), (320, 256)] {
+                let crop = vehicle(w, h);
+                c.bench_function(&format!("locate_plate_in_{w}x{h}_vehicle/{label}"), |b| {
+                    b.iter(|| detector.locate_plates(&crop, &locate).expect("locate"))
+                });
+            }
         }
     }
 }

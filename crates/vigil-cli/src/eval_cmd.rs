@@ -13,7 +13,7 @@ use vigil_core::detection::BBox;
 use vigil_infer::ocr::{Alphabet, RecogniserCalibrator};
 use vigil_infer::plate_reader::{plate_lines, PlateLayout, PlateReaderConfig};
 use vigil_infer::runtime::SessionOptions;
-use vigil_infer::text_detector::{LocateConfig, TextDetector, TextDetectorConfig};
+use vigil_infer::text_detector::{LocateConfig, TextDetectorCalibrator};
 use vigil_plate::PlateReading;
 
 use crate::models::{load_image, Models};
@@ -85,6 +85,11 @@ pub enum EvalCommand {
         /// search (with --locate; the config's `plates.search_from`).
         #[arg(long, requires = "locate")]
         search_from: Option<f32>,
+        /// Search first at this width, then again at --locate-width only
+        /// around what it finds; 0 searches once (with --locate; the
+        /// config's `plates.locate_coarse_width_px`).
+        #[arg(long, value_name = "PX", requires = "locate")]
+        coarse_width: Option<u32>,
         #[command(flatten)]
         paths: ModelPaths,
     },
@@ -188,6 +193,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             text_detector,
             locate_width,
             search_from,
+            coarse_width,
             paths,
         } => {
             let alphabet = if full_head {
@@ -195,6 +201,32 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             } else {
                 Alphabet::Plate
             };
+            let locate = locate.then(|| {
+                let site = LocateConfig::default();
+                Locating {
+                    text_detector,
+                    config: LocateConfig {
+                        vehicle_width_px: locate_width.unwrap_or(site.vehicle_width_px),
+                        search_from: search_from.unwrap_or(site.search_from),
+                        coarse_width_px: match coarse_width {
+                            Some(0) => None,
+                            Some(px) => Some(px),
+                            None => site.coarse_width_px,
+                        },
+                        ..site
+                    },
+                }
+            });
+            if let (Some(out), Some(locating)) = (&calibrate, &locate) {
+                return calibrate_text_detector(
+                    dataset.as_path(),
+                    out,
+                    locating,
+                    threads,
+                    limit,
+                    &paths,
+                );
+            }
             if let Some(out) = calibrate {
                 let layout = match calibrate_layout.as_str() {
                     "one-line" => PlateLayout::OneLine,
@@ -210,17 +242,6 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
                     &paths,
                 );
             }
-            let locate = locate.then(|| {
-                let site = LocateConfig::default();
-                Locating {
-                    text_detector,
-                    config: LocateConfig {
-                        vehicle_width_px: locate_width.unwrap_or(site.vehicle_width_px),
-                        search_from: search_from.unwrap_or(site.search_from),
-                        ..site
-                    },
-                }
-            });
             plates(
                 &dataset,
                 json.as_deref(),
@@ -355,11 +376,89 @@ struct Locating {
     config: LocateConfig,
 }
 
+/// `eval plates --locate --calibrate`: the text detector's INT8
+/// calibration table, measured on the search bands of the dataset's
+/// vehicle crops.
+fn calibrate_text_detector(
+    dataset: &Path,
+    out: &Path,
+    locating: &Locating,
+    threads: usize,
+    limit: Option<usize>,
+    paths: &ModelPaths,
+) -> anyhow::Result<Verdict> {
+    let mut rows = read_labels(dataset, "plate_text")?;
+    if let Some(n) = limit {
+        rows.truncate(n);
+    }
+    if rows.is_empty() {
+        bail!(
+            "{} lists no images to calibrate on",
+            dataset.join("labels.csv").display()
+        );
+    }
+    let models = Models::load(paths)?;
+    let name = &locating.text_detector;
+    let path = models.verified_file(name)?;
+    let sha256 = models
+        .manifest
+        .model(name)
+        .context("text detector entry")?
+        .sha256
+        .clone();
+    let mut calibrator = TextDetectorCalibrator::open(
+        models.runtime,
+        name,
+        &path,
+        SessionOptions {
+            threads,
+            ..SessionOptions::default()
+        },
+    )?;
+    let bar = ProgressBar::new(rows.len() as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} vehicle crops [{elapsed}<{eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    for (file, _) in &rows {
+        calibrator.add(&load_image(file)?, &locating.config)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let l = &locating.config;
+    let table = calibrator.finish(
+        &sha256,
+        &format!(
+            "vigil eval plates --locate --calibrate: the search bands (below {:.0}% of the height, scaled toward {} px wide{}) of the {} vehicle crops of {}; per tensor, the mean over runs of each run's minimum and maximum",
+            100.0 * l.search_from,
+            l.vehicle_width_px,
+            l.coarse_width_px
+                .map(|c| format!(" and {c} px"))
+                .unwrap_or_default(),
+            rows.len(),
+            dataset.file_name().map_or_else(
+                || dataset.display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            ),
+        ),
+    );
+    std::fs::write(out, table.to_toml()?).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "{} ranges from {} runs on {} vehicle crops written to {}",
+        table.ranges.len(),
+        calibrator.runs(),
+        rows.len(),
+        out.display()
+    );
+    Ok(Verdict::Passed)
+}
+
 #[derive(Serialize)]
 struct LocateReport {
     text_detector: String,
     vehicle_width_px: u32,
     search_from: f32,
+    /// The coarse pass's width, where the search has one.
+    coarse_width_px: Option<u32>,
     /// Crops in which a plate region was found.
     located: usize,
     /// Of those, regions overlapping the labelled plate box at IoU >= 0.5
@@ -388,10 +487,7 @@ fn plates(
     let models = Models::load_for(paths, options.provider)?;
     let mut reader = models.plate_reader(recogniser, options, alphabet, int8)?;
     let mut locator = match locating {
-        Some(l) => Some(TextDetector::new(
-            models.open(&l.text_detector, options)?,
-            TextDetectorConfig::default(),
-        )),
+        Some(l) => Some(models.text_detector(&l.text_detector, options, int8)?),
         None => None,
     };
     let boxes = match locating {
@@ -534,6 +630,7 @@ fn plates(
             text_detector: l.text_detector.clone(),
             vehicle_width_px: l.config.vehicle_width_px,
             search_from: l.config.search_from,
+            coarse_width_px: l.config.coarse_width_px,
             located,
             located_on_plate: boxes.as_ref().map(|_| on_plate),
             ms_locate: ms_locate / n as f64,
@@ -565,10 +662,13 @@ fn plates(
     );
     if let Some(l) = &report.locate {
         println!(
-            "  located          {:>7}   by {} at {} px wide, below {:.0}% of the height",
+            "  located          {:>7}   by {} at {} px wide{}, below {:.0}% of the height",
             l.located,
             l.text_detector,
             l.vehicle_width_px,
+            l.coarse_width_px
+                .map(|c| format!(" (first at {c} px)"))
+                .unwrap_or_default(),
             100.0 * l.search_from
         );
         if let Some(hits) = l.located_on_plate {

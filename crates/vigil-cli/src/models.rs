@@ -9,6 +9,7 @@ use vigil_infer::ocr::{Alphabet, TextRecogniser};
 use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
 use vigil_infer::quantize::Calibration;
 use vigil_infer::runtime::{Runtime, SessionOptions};
+use vigil_infer::text_detector::{TextDetector, TextDetectorConfig};
 use vigil_infer::{store, Manifest};
 
 use crate::paths::ModelPaths;
@@ -79,7 +80,7 @@ impl Models {
     }
 
     /// The file of a manifest model, its SHA-256 checked.
-    fn verified_file(&self, name: &str) -> anyhow::Result<PathBuf> {
+    pub fn verified_file(&self, name: &str) -> anyhow::Result<PathBuf> {
         let entry = self
             .manifest
             .model(name)
@@ -164,6 +165,41 @@ impl Models {
         store::require(&self.manifest, &dir, &[name])?;
         let dict = entry.charset.as_ref().map(|c| dir.join(&c.file));
         Ok((dir.join(&entry.file), dict))
+    }
+
+    /// The text detector that locates plates in vehicle crops. With `int8`
+    /// and a shipped calibration table for this model file
+    /// ([`vigil_infer::quantize::builtin_text_detector`]), its convolutions
+    /// run in INT8; without a table it runs in float, with a warning.
+    pub fn text_detector(
+        &self,
+        name: &str,
+        options: SessionOptions,
+        int8: bool,
+    ) -> anyhow::Result<TextDetector> {
+        let path = self.verified_file(name)?;
+        let sha256 = &self
+            .manifest
+            .model(name)
+            .context("text detector entry")?
+            .sha256;
+        let table = int8
+            .then(|| vigil_infer::quantize::builtin_text_detector(sha256))
+            .flatten();
+        let model = match &table {
+            Some(t) => OnnxModel::open_int8(self.runtime, name, &path, options, t)?,
+            None => {
+                if int8 {
+                    // Not a fault: the tiny detector runs faster in float.
+                    tracing::info!(
+                        model = name,
+                        "no INT8 calibration table for this text detector file; it runs in float"
+                    );
+                }
+                OnnxModel::open(self.runtime, name, &path, options)?
+            }
+        };
+        Ok(TextDetector::new(model, TextDetectorConfig::default()))
     }
 
     /// The plate reader for a recogniser, its head cut to `alphabet`. With

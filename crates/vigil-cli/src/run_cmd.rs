@@ -17,7 +17,7 @@ use vigil_infer::model::DetectorShape;
 
 use crate::edge_io::{EdgeIo, MetricsState};
 use vigil_infer::runtime::SessionOptions;
-use vigil_infer::text_detector::{LocateConfig, TextDetector, TextDetectorConfig};
+use vigil_infer::text_detector::LocateConfig;
 use vigil_pipeline::{EvidenceStage, JsonlSink, PackagingContext, PlateStage, RunOptions, SiteRun};
 
 use crate::models::Models;
@@ -185,16 +185,14 @@ pub fn open_plate_stage(models: &Models, config: &SiteConfig) -> anyhow::Result<
         ..SessionOptions::default()
     };
     // On CPU the plate alphabet's head is INT8 with the shipped per-layout
-    // calibration tables (the fast reader `vigil eval plates` measures). On
+    // calibration tables (the fast reader `vigil eval plates` measures), and
+    // so is the text detector where a table ships for it. On
     // a GPU the float recogniser is both faster and exact: ONNX Runtime's
     // CUDA provider leaves the INT8 graph's Q/DQ nodes to the CPU
     // (13.4 ms against 3.7 ms per plate on an H200).
     let int8 = config.detector.execution_provider == ExecutionProvider::Cpu;
     Ok(PlateStage {
-        text_detector: TextDetector::new(
-            models.open(&p.text_detector, options)?,
-            TextDetectorConfig::default(),
-        ),
+        text_detector: models.text_detector(&p.text_detector, options, int8)?,
         locate: LocateConfig::from(p),
         reader: models.plate_reader(
             &p.recogniser,

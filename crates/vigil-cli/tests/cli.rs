@@ -429,6 +429,31 @@ fn eval_plates_locates_plates_in_vehicle_crops_and_scores_the_regions() {
         .as_f64()
         .is_some_and(|v| v > 0.0));
 
+    // Searched coarse first, then refined around what that found.
+    let (_, report) = eval_plates_json(tmp.path(), &["--locate", "--coarse-width", "192"]);
+    assert_eq!(report["locate"]["coarse_width_px"], 192, "{report}");
+    assert_eq!(report["locate"]["located_on_plate"], 1, "{report}");
+    assert_eq!(report["exact_accuracy"], 0.5, "{report}");
+
+    // The text detector's INT8 calibration, measured on the crops' bands.
+    let table = tmp.path().join("det.toml");
+    let out = vigil(&[
+        "eval",
+        "plates",
+        "--dataset",
+        tmp.path().to_str().expect("utf-8"),
+        "--locate",
+        "--calibrate",
+        table.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table: toml::Table =
+        toml::from_str(&std::fs::read_to_string(&table).expect("table written")).expect("TOML");
+    let manifest = std::fs::read_to_string(root().join("models/manifest.toml")).expect("manifest");
+    let sha256 = table["model_sha256"].as_str().expect("sha256");
+    assert!(manifest.contains(sha256), "{sha256}");
+    assert!(table["ranges"].as_table().is_some_and(|r| r.len() > 100));
+
     // A plate box that is not a number is named with its row.
     std::fs::write(
         tmp.path().join("labels.csv"),

@@ -37,6 +37,11 @@ impl BBox {
         }
     }
 
+    /// Whether `other` lies wholly inside this box.
+    pub fn contains(&self, other: &BBox) -> bool {
+        other.x1 >= self.x1 && other.y1 >= self.y1 && other.x2 <= self.x2 && other.y2 <= self.y2
+    }
+
     pub fn iou(&self, other: &BBox) -> f32 {
         let iw = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
         let ih = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);

@@ -281,6 +281,36 @@ fn the_plate_search_is_bounded() {
     let config = check(ORIGIN, &fine, Some(&catalog())).expect("in range");
     assert_eq!(config.plates.locate_width_px, 320);
     assert!((config.plates.search_from - 0.4).abs() < 1e-6);
+    assert_eq!(
+        config.plates.locate_coarse_width_px, 0,
+        "one search by default"
+    );
+}
+
+#[test]
+fn a_coarse_plate_search_runs_below_the_fine_width() {
+    for coarse in [16, 320, 400] {
+        let text = edit(
+            "recogniser = \"test-text-rec\"",
+            &format!(
+                "recogniser = \"test-text-rec\"\nlocate_width_px = 320\nlocate_coarse_width_px = {coarse}"
+            ),
+        );
+        let found = diagnostics(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains(&format!(
+                "plates.locate_coarse_width_px: {coarse} px must be 0 (off) or from 32 up to below locate_width_px (320 px)"
+            )),
+            "{found:?}"
+        );
+    }
+    let fine = edit(
+        "recogniser = \"test-text-rec\"",
+        "recogniser = \"test-text-rec\"\nlocate_width_px = 320\nlocate_coarse_width_px = 192",
+    );
+    let config = check(ORIGIN, &fine, Some(&catalog())).expect("in range");
+    assert_eq!(config.plates.locate_coarse_width_px, 192);
 }
 
 #[test]

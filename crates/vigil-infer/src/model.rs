@@ -57,6 +57,25 @@ impl OnnxModel {
         Self::wrap(session, provider, name)
     }
 
+    /// Opens `path` with its convolutions quantised to INT8 using
+    /// `calibration` (see [`crate::quantize`]). A table that does not fit
+    /// the model is an error.
+    pub fn open_int8(
+        runtime: &Runtime,
+        name: &str,
+        path: &Path,
+        options: SessionOptions,
+        calibration: &crate::quantize::Calibration,
+    ) -> Result<Self, InferError> {
+        let bytes = read_model_file(path)?;
+        let mut proto = crate::ctc_head::decode(&bytes, name)?;
+        drop(bytes);
+        crate::quantize::fold(&mut proto, name)?;
+        crate::quantize::fuse_gelu(&mut proto);
+        crate::quantize::quantize(&mut proto, calibration, name)?;
+        Self::from_memory(runtime, name, path, &proto.encode_to_vec(), options)
+    }
+
     /// Opens a YOLOv8-format detector at `path` with its graph changed in
     /// memory as `shape` asks: a dynamic batch dimension (see
     /// [`crate::batch_dim`]) and/or another input size (see

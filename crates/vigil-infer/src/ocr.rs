@@ -14,7 +14,7 @@ use prost::Message;
 use crate::ctc_head;
 use crate::model::OnnxModel;
 use crate::onnx_proto::ModelProto;
-use crate::quantize::{self, Calibration, RangeCollector};
+use crate::quantize::{self, Calibration};
 use crate::resample::resize_planar;
 use crate::runtime::{Runtime, SessionOptions};
 use crate::InferError;
@@ -300,11 +300,7 @@ fn load_pruned(
 /// [`crate::quantize`]) by running the folded float recogniser on real line
 /// images, each as its own batch as the reader runs it.
 pub struct RecogniserCalibrator {
-    model: OnnxModel,
-    /// Output index -> calibrated tensor, for the outputs after the head.
-    tensors: Vec<(usize, String)>,
-    ranges: RangeCollector,
-    lines: usize,
+    calibrator: quantize::Calibrator,
 }
 
 impl RecogniserCalibrator {
@@ -320,65 +316,25 @@ impl RecogniserCalibrator {
     ) -> Result<Self, InferError> {
         let (mut proto, _, _) = load_pruned(name, path, dict, alphabet)?;
         quantize::fold(&mut proto, name)?;
-        let wanted = quantize::activations(&proto);
-        quantize::expose(&mut proto, &wanted, name)?;
-        let model = OnnxModel::from_memory(runtime, name, path, &proto.encode_to_vec(), options)?;
-        let names = model.output_names();
-        let input = model.input_name.clone();
-        let tensors: Vec<(usize, String)> = names
-            .into_iter()
-            .enumerate()
-            .filter(|(_, n)| wanted.contains(n))
-            .collect();
-        if tensors.len() + usize::from(wanted.contains(&input)) != wanted.len() {
-            return Err(InferError::Quantize {
-                model: name.to_owned(),
-                message: format!(
-                    "{} of {} tensors to calibrate are outputs of the session",
-                    tensors.len(),
-                    wanted.len()
-                ),
-            });
-        }
         Ok(Self {
-            model,
-            tensors,
-            ranges: RangeCollector::default(),
-            lines: 0,
+            calibrator: quantize::Calibrator::open(runtime, name, path, proto, options)?,
         })
     }
 
     /// Runs one line image and records its ranges.
     pub fn add(&mut self, line: &RgbImage) -> Result<(), InferError> {
         let (shape, input) = line_batch(&[line]);
-        let input_name = self.model.input_name.clone();
-        self.ranges.add(&input_name, &input);
-        let tensors = &self.tensors;
-        let ranges = &mut self.ranges;
-        self.model.run_f32(&shape, &input, |outputs| {
-            for (i, name) in tensors {
-                if let Some((_, data)) = outputs.get(*i) {
-                    ranges.add(name, data);
-                }
-            }
-            Ok(())
-        })?;
-        self.lines += 1;
-        Ok(())
+        self.calibrator.add(&shape, &input)
     }
 
     /// How many line images were measured.
     pub fn lines(&self) -> usize {
-        self.lines
+        self.calibrator.runs()
     }
 
     /// The calibration table, for the model file with this SHA-256.
     pub fn finish(&self, model_sha256: &str, source: &str) -> Calibration {
-        Calibration {
-            model_sha256: model_sha256.to_owned(),
-            source: source.to_owned(),
-            ranges: self.ranges.ranges(),
-        }
+        self.calibrator.finish(model_sha256, source)
     }
 }
 

@@ -38,11 +38,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use prost::Message;
+
+use crate::model::OnnxModel;
 use crate::onnx_proto::{
     attribute_proto, tensor_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
     OperatorSetIdProto, TensorProto, TypeProto, ValueInfoProto,
 };
 use crate::plate_reader::PlateLayout;
+use crate::runtime::{Runtime, SessionOptions};
 use crate::InferError;
 
 const MS_DOMAIN: &str = "com.microsoft";
@@ -411,6 +415,92 @@ impl RangeCollector {
                 (t.clone(), [(lo / n) as f32, (hi / n) as f32])
             })
             .collect()
+    }
+}
+
+/// A [`fold`]ed float model with every tensor [`quantize`] needs a range
+/// for exposed as an output, and the ranges measured on its runs so far.
+pub struct Calibrator {
+    model: OnnxModel,
+    /// Output index -> calibrated tensor.
+    tensors: Vec<(usize, String)>,
+    /// Whether the model's input is itself a calibrated tensor.
+    input_calibrated: bool,
+    ranges: RangeCollector,
+    runs: usize,
+}
+
+impl Calibrator {
+    /// Exposes the calibrated tensors of the [`fold`]ed `proto` (read from
+    /// `path`) and opens it.
+    pub fn open(
+        runtime: &Runtime,
+        name: &str,
+        path: &std::path::Path,
+        mut proto: ModelProto,
+        options: SessionOptions,
+    ) -> Result<Self, InferError> {
+        let wanted = activations(&proto);
+        expose(&mut proto, &wanted, name)?;
+        let model = OnnxModel::from_memory(runtime, name, path, &proto.encode_to_vec(), options)?;
+        drop(proto);
+        let input_calibrated = wanted.contains(&model.input_name);
+        let tensors: Vec<(usize, String)> = model
+            .output_names()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, n)| wanted.contains(n))
+            .collect();
+        if tensors.len() + usize::from(input_calibrated) != wanted.len() {
+            return Err(err(
+                name,
+                format!(
+                    "{} of {} tensors to calibrate are outputs of the session",
+                    tensors.len(),
+                    wanted.len()
+                ),
+            ));
+        }
+        Ok(Self {
+            model,
+            tensors,
+            input_calibrated,
+            ranges: RangeCollector::default(),
+            runs: 0,
+        })
+    }
+
+    /// Runs one input and records its ranges.
+    pub fn add(&mut self, shape: &[usize], input: &[f32]) -> Result<(), InferError> {
+        if self.input_calibrated {
+            self.ranges.add(&self.model.input_name, input);
+        }
+        let tensors = &self.tensors;
+        let ranges = &mut self.ranges;
+        self.model.run_f32(shape, input, |outputs| {
+            for (i, name) in tensors {
+                if let Some((_, data)) = outputs.get(*i) {
+                    ranges.add(name, data);
+                }
+            }
+            Ok(())
+        })?;
+        self.runs += 1;
+        Ok(())
+    }
+
+    /// How many inputs were measured.
+    pub fn runs(&self) -> usize {
+        self.runs
+    }
+
+    /// The calibration table, for the model file with this SHA-256.
+    pub fn finish(&self, model_sha256: &str, source: &str) -> Calibration {
+        Calibration {
+            model_sha256: model_sha256.to_owned(),
+            source: source.to_owned(),
+            ranges: self.ranges.ranges(),
+        }
     }
 }
 
@@ -992,8 +1082,26 @@ pub fn builtin(model_sha256: &str, layout: PlateLayout) -> Option<Calibration> {
     BUILTIN
         .iter()
         .filter(|(l, _)| *l == layout)
-        .filter_map(|(_, text)| Calibration::from_toml(text, "built-in").ok())
-        .find(|c| !c.ranges.is_empty() && c.model_sha256.eq_ignore_ascii_case(model_sha256))
+        .find_map(|(_, text)| builtin_table(text, model_sha256))
+}
+
+/// Text detectors' calibration tables, measured on the search bands of
+/// vehicle crops (see `vigil eval plates --locate --calibrate`).
+const BUILTIN_TEXT_DETECTOR: &[&str] =
+    &[include_str!("calibration/ppocrv6-det-small.vehicles.toml")];
+
+/// The shipped calibration table for the text detector file with this
+/// SHA-256.
+pub fn builtin_text_detector(model_sha256: &str) -> Option<Calibration> {
+    BUILTIN_TEXT_DETECTOR
+        .iter()
+        .find_map(|text| builtin_table(text, model_sha256))
+}
+
+fn builtin_table(text: &str, model_sha256: &str) -> Option<Calibration> {
+    Calibration::from_toml(text, "built-in")
+        .ok()
+        .filter(|c| !c.ranges.is_empty() && c.model_sha256.eq_ignore_ascii_case(model_sha256))
 }
 
 #[cfg(test)]

@@ -56,6 +56,14 @@ pub struct LocateConfig {
     /// The share of the crop's height, from the top, left out of the search:
     /// plates sit on the lower part of a vehicle.
     pub search_from: f32,
+    /// When set (and below `vehicle_width_px`), the search first runs with
+    /// the crop's width scaled toward this, and then only each candidate's
+    /// neighbourhood is searched again at `vehicle_width_px`: a coarse pass
+    /// finds where the plate is, the fine one where its edges are. A box
+    /// read off the coarse map alone is a few pixels off, enough to cut
+    /// the `G` of `51G` into a `C`. Where the coarse pass finds nothing, the
+    /// whole band is searched at `vehicle_width_px`.
+    pub coarse_width_px: Option<u32>,
 }
 
 impl From<&vigil_core::config::Plates> for LocateConfig {
@@ -65,6 +73,7 @@ impl From<&vigil_core::config::Plates> for LocateConfig {
             vehicle_width_px: p.locate_width_px,
             max_upscale: 4.0,
             search_from: p.search_from,
+            coarse_width_px: (p.locate_coarse_width_px > 0).then_some(p.locate_coarse_width_px),
         }
     }
 }
@@ -109,32 +118,59 @@ impl TextDetector {
         vehicle: &RgbImage,
         locate: &LocateConfig,
     ) -> Result<Vec<BBox>, InferError> {
-        let top = (locate.search_from.clamp(0.0, 0.9) * vehicle.height as f32).floor() as u32;
-        let band = if top == 0 {
-            None
-        } else {
-            vehicle.crop(
-                0,
-                i64::from(top),
-                i64::from(vehicle.width),
-                i64::from(vehicle.height - top),
-            )
+        let band = SearchBand::new(vehicle, locate, self.config.max_side);
+        let searched = band.image(vehicle);
+        let mut found = match band.coarse_scale {
+            Some(coarse) => self.refine(searched, coarse, band.scale)?,
+            None => Vec::new(),
         };
-        let searched = band.as_ref().unwrap_or(vehicle);
-        let longer = searched.width.max(searched.height).max(1) as f32;
-        let scale = (locate.vehicle_width_px as f32 / searched.width.max(1) as f32)
-            .min(locate.max_upscale)
-            .min(self.config.max_side as f32 / longer);
-        let lines = self.detect_scaled(searched, scale)?;
-        let top = if band.is_some() { top as f32 } else { 0.0 };
-        Ok(plate_candidates(&lines, searched.width, searched.height)
+        if found.is_empty() {
+            let lines = self.detect_scaled(searched, band.scale)?;
+            found = plate_candidates(&lines, searched.width, searched.height);
+        }
+        Ok(found
             .into_iter()
-            .map(|r| BBox {
-                y1: r.y1 + top,
-                y2: r.y2 + top,
-                ..r
-            })
+            .map(|r| r.shifted(0.0, band.top as f32))
             .collect())
+    }
+
+    /// Plate candidates found at `coarse` scale, each searched again at
+    /// `fine` scale in a window around it (see
+    /// [`LocateConfig::coarse_width_px`]); in `image`'s pixels, in the
+    /// coarse candidates' order.
+    fn refine(
+        &mut self,
+        image: &RgbImage,
+        coarse: f32,
+        fine: f32,
+    ) -> Result<Vec<BBox>, InferError> {
+        let lines = self.detect_scaled(image, coarse)?;
+        let mut windows: Vec<BBox> = Vec::new();
+        let mut found: Vec<BBox> = Vec::new();
+        for candidate in plate_candidates(&lines, image.width, image.height)
+            .into_iter()
+            .take(REFINED_CANDIDATES)
+        {
+            // A candidate inside an earlier window (a pair's own bottom
+            // line) was searched already.
+            if windows.iter().any(|w| w.contains(&candidate)) {
+                continue;
+            }
+            let window = refine_window(&candidate, image.width, image.height);
+            windows.push(window);
+            let Some(part) = image.crop_bbox(&window) else {
+                continue;
+            };
+            let (dx, dy) = (window.x1.floor(), window.y1.floor());
+            let lines = self.detect_scaled(&part, fine)?;
+            for r in plate_candidates(&lines, part.width, part.height) {
+                let r = r.shifted(dx, dy);
+                if !found.iter().any(|f| f.iou(&r) > 0.8) {
+                    found.push(r);
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Text lines in `image` scaled by `scale` (each side then rounded to a
@@ -143,10 +179,7 @@ impl TextDetector {
         if image.width == 0 || image.height == 0 {
             return Ok(Vec::new());
         }
-        let to32 = |v: f32| (((v * scale) / 32.0).round().max(1.0) as usize) * 32;
-        let (w, h) = (to32(image.width as f32), to32(image.height as f32));
-        let mut input = vec![0.0f32; 3 * w * h];
-        resize_normalise(image, w, h, &mut input);
+        let ([_, _, h, w], input) = detector_input(image, scale);
         let config = self.config;
         let (sx, sy) = (
             image.width as f32 / w as f32,
@@ -182,6 +215,144 @@ impl TextDetector {
             Ok(boxes)
         })
     }
+}
+
+/// The part of a vehicle crop that [`TextDetector::locate_plates`]
+/// searches, and at what scales.
+struct SearchBand {
+    /// The band, where it is not the whole crop.
+    band: Option<RgbImage>,
+    /// Its first row in the crop.
+    top: u32,
+    /// The (fine) search's scale.
+    scale: f32,
+    /// The coarse pass's scale, where there is one.
+    coarse_scale: Option<f32>,
+}
+
+impl SearchBand {
+    fn new(vehicle: &RgbImage, locate: &LocateConfig, max_side: u32) -> Self {
+        let top = (locate.search_from.clamp(0.0, 0.9) * vehicle.height as f32).floor() as u32;
+        let band = (top > 0)
+            .then(|| {
+                vehicle.crop(
+                    0,
+                    i64::from(top),
+                    i64::from(vehicle.width),
+                    i64::from(vehicle.height - top),
+                )
+            })
+            .flatten();
+        let top = if band.is_some() { top } else { 0 };
+        let searched = band.as_ref().unwrap_or(vehicle);
+        let longer = searched.width.max(searched.height).max(1) as f32;
+        let scale_for = |width_px: u32| {
+            (width_px as f32 / searched.width.max(1) as f32)
+                .min(locate.max_upscale)
+                .min(max_side as f32 / longer)
+        };
+        let scale = scale_for(locate.vehicle_width_px);
+        let coarse_scale = locate
+            .coarse_width_px
+            .map(scale_for)
+            .filter(|&c| c < 0.9 * scale);
+        Self {
+            band,
+            top,
+            scale,
+            coarse_scale,
+        }
+    }
+
+    fn image<'a>(&'a self, vehicle: &'a RgbImage) -> &'a RgbImage {
+        self.band.as_ref().unwrap_or(vehicle)
+    }
+}
+
+/// Measures the value ranges an INT8 text detector needs (see
+/// [`crate::quantize`]) on the search bands of real vehicle crops, at the
+/// scale [`TextDetector::locate_plates`] searches them.
+pub struct TextDetectorCalibrator {
+    calibrator: crate::quantize::Calibrator,
+    max_side: u32,
+}
+
+impl TextDetectorCalibrator {
+    /// Opens the detector at `path` as [`crate::model::OnnxModel::open_int8`]
+    /// will edit it, with every tensor to calibrate exposed as an output.
+    pub fn open(
+        runtime: &crate::runtime::Runtime,
+        name: &str,
+        path: &std::path::Path,
+        options: crate::runtime::SessionOptions,
+    ) -> Result<Self, InferError> {
+        let bytes = crate::model::read_model_file(path)?;
+        let mut proto = crate::ctc_head::decode(&bytes, name)?;
+        drop(bytes);
+        crate::quantize::fold(&mut proto, name)?;
+        Ok(Self {
+            calibrator: crate::quantize::Calibrator::open(runtime, name, path, proto, options)?,
+            max_side: TextDetectorConfig::default().max_side,
+        })
+    }
+
+    /// Runs one vehicle crop's search band (at both scales, where `locate`
+    /// has a coarse pass) and records its ranges.
+    pub fn add(&mut self, vehicle: &RgbImage, locate: &LocateConfig) -> Result<(), InferError> {
+        let band = SearchBand::new(vehicle, locate, self.max_side);
+        let searched = band.image(vehicle);
+        if searched.width == 0 || searched.height == 0 {
+            return Ok(());
+        }
+        for scale in std::iter::once(band.scale).chain(band.coarse_scale) {
+            let (shape, input) = detector_input(searched, scale);
+            self.calibrator.add(&shape, &input)?;
+        }
+        Ok(())
+    }
+
+    /// How many inputs were measured.
+    pub fn runs(&self) -> usize {
+        self.calibrator.runs()
+    }
+
+    /// The calibration table, for the model file with this SHA-256.
+    pub fn finish(&self, model_sha256: &str, source: &str) -> crate::quantize::Calibration {
+        self.calibrator.finish(model_sha256, source)
+    }
+}
+
+/// Coarse candidates searched again at the fine scale, at most: as many as
+/// the plate reader reads.
+const REFINED_CANDIDATES: usize = crate::plate_reader::MAX_REGIONS_READ;
+
+/// How far, as a share of its height, a coarse candidate's window reaches
+/// beyond it on every side.
+const REFINE_MARGIN: f32 = 0.4;
+
+/// The window around a coarse candidate that the fine pass searches: the
+/// candidate grown on every side by a share of its height, so that a box a
+/// few coarse pixels off still lies inside with the context the DB network
+/// needs around text. The fine pass costs about the window's area.
+fn refine_window(candidate: &BBox, width: u32, height: u32) -> BBox {
+    let grow = REFINE_MARGIN * candidate.height();
+    BBox {
+        x1: (candidate.x1 - grow).max(0.0),
+        y1: (candidate.y1 - grow).max(0.0),
+        x2: (candidate.x2 + grow).min(width as f32),
+        y2: (candidate.y2 + grow).min(height as f32),
+    }
+}
+
+/// The DB network's input for `image` scaled by `scale`, each side then
+/// rounded to a multiple of 32 (as the network needs): `[1, 3, h, w]`,
+/// ImageNet-normalised.
+pub fn detector_input(image: &RgbImage, scale: f32) -> ([usize; 4], Vec<f32>) {
+    let to32 = |v: f32| (((v * scale) / 32.0).round().max(1.0) as usize) * 32;
+    let (w, h) = (to32(image.width as f32), to32(image.height as f32));
+    let mut input = vec![0.0f32; 3 * w * h];
+    resize_normalise(image, w, h, &mut input);
+    ([1, 3, h, w], input)
 }
 
 /// Bilinear resize to `w x h`, ImageNet-normalised, planar.
@@ -383,6 +554,53 @@ mod tests {
         // Both lines merged into one 1.4:1 region: half its height is a line.
         let merged = plate_region(&[line(50.0, 50.0, 120.0, 100.0)], 200, 200).expect("merged");
         assert!((merged.y1 - (50.0 - 2.0)).abs() < 1e-3, "{merged:?}");
+    }
+
+    #[test]
+    fn a_refine_window_reaches_beyond_its_candidate_inside_the_image() {
+        let w = refine_window(
+            &BBox {
+                x1: 10.0,
+                y1: 50.0,
+                x2: 110.0,
+                y2: 75.0,
+            },
+            300,
+            80,
+        );
+        assert_eq!(
+            w,
+            BBox {
+                x1: 0.0,
+                y1: 40.0,
+                x2: 120.0,
+                y2: 80.0
+            }
+        );
+    }
+
+    #[test]
+    fn a_coarse_pass_runs_only_well_below_the_fine_scale() {
+        let vehicle = RgbImage::from_raw(200, 100, vec![0; 200 * 100 * 3]).expect("image");
+        let band = |coarse| {
+            SearchBand::new(
+                &vehicle,
+                &LocateConfig {
+                    vehicle_width_px: 400,
+                    max_upscale: 4.0,
+                    search_from: 0.3,
+                    coarse_width_px: coarse,
+                },
+                640,
+            )
+        };
+        let b = band(Some(200));
+        assert_eq!((b.top, b.image(&vehicle).height), (30, 70));
+        assert!((b.scale - 2.0).abs() < 1e-6);
+        assert_eq!(b.coarse_scale, Some(1.0));
+        // Within 10% of the fine scale a coarse pass saves nothing.
+        assert_eq!(band(Some(380)).coarse_scale, None);
+        assert_eq!(band(None).coarse_scale, None);
     }
 
     #[test]

@@ -505,6 +505,12 @@ pub struct Plates {
     /// is searched for (plates sit on a vehicle's lower part).
     #[serde(default = "default_search_from")]
     pub search_from: f32,
+    /// When above 0, the plate is first searched for with the crop scaled
+    /// toward this width, and only around what that finds again at
+    /// `locate_width_px`: most of the detector's cost is then paid at the
+    /// coarse width. 0 searches once, at `locate_width_px`.
+    #[serde(default = "default_locate_coarse_width_px")]
+    pub locate_coarse_width_px: u32,
 }
 
 impl Default for Plates {
@@ -516,6 +522,7 @@ impl Default for Plates {
             votes: default_votes(),
             locate_width_px: default_locate_width_px(),
             search_from: default_search_from(),
+            locate_coarse_width_px: default_locate_coarse_width_px(),
         }
     }
 }
@@ -533,6 +540,9 @@ fn default_text_detector() -> String {
 // (benches/results/2026-11-28-plate-locate).
 fn default_locate_width_px() -> u32 {
     384
+}
+fn default_locate_coarse_width_px() -> u32 {
+    0
 }
 fn default_search_from() -> f32 {
     0.3

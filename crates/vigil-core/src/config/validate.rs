@@ -737,6 +737,17 @@ impl Checker<'_> {
                 ),
             );
         }
+        let coarse = p.locate_coarse_width_px;
+        if coarse != 0 && !(32..p.locate_width_px).contains(&coarse) {
+            self.report(
+                path.key("locate_coarse_width_px"),
+                format!(
+                    "{coarse} px must be 0 (off) or from 32 up to below locate_width_px \
+                     ({} px): the coarse search runs at a smaller width than the fine one",
+                    p.locate_width_px
+                ),
+            );
+        }
         if !(0.0..=0.8).contains(&p.search_from) {
             self.report(
                 path.key("search_from"),
