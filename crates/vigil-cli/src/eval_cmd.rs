@@ -387,16 +387,7 @@ fn calibrate_text_detector(
     limit: Option<usize>,
     paths: &ModelPaths,
 ) -> anyhow::Result<Verdict> {
-    let mut rows = read_labels(dataset, "plate_text")?;
-    if let Some(n) = limit {
-        rows.truncate(n);
-    }
-    if rows.is_empty() {
-        bail!(
-            "{} lists no images to calibrate on",
-            dataset.join("labels.csv").display()
-        );
-    }
+    let rows = plate_rows(dataset, limit)?;
     let models = Models::load(paths)?;
     let name = &locating.text_detector;
     let path = models.verified_file(name)?;
@@ -468,6 +459,19 @@ struct LocateReport {
     ms_read: f64,
 }
 
+/// The first `limit` rows (all without one) of a plate dataset's
+/// labels.csv; none is an error.
+fn plate_rows(dataset: &Path, limit: Option<usize>) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    let mut rows = read_labels(dataset, "plate_text")?;
+    if let Some(n) = limit {
+        rows.truncate(n);
+    }
+    if rows.is_empty() {
+        bail!("{} lists no images", dataset.join("labels.csv").display());
+    }
+    Ok(rows)
+}
+
 fn plates(
     dataset: &Path,
     json: Option<&Path>,
@@ -477,13 +481,7 @@ fn plates(
     limit: Option<usize>,
     paths: &ModelPaths,
 ) -> anyhow::Result<Verdict> {
-    let mut rows = read_labels(dataset, "plate_text")?;
-    if let Some(n) = limit {
-        rows.truncate(n);
-    }
-    if rows.is_empty() {
-        bail!("{} lists no images", dataset.join("labels.csv").display());
-    }
+    let rows = plate_rows(dataset, limit)?;
     let models = Models::load_for(paths, options.provider)?;
     let mut reader = models.plate_reader(recogniser, options, alphabet, int8)?;
     let mut locator = match locating {
@@ -712,10 +710,7 @@ fn calibrate_recogniser(
     limit: Option<usize>,
     paths: &ModelPaths,
 ) -> anyhow::Result<Verdict> {
-    let mut rows = read_labels(dataset, "plate_text")?;
-    if let Some(n) = limit {
-        rows.truncate(n);
-    }
+    let rows = plate_rows(dataset, limit)?;
     let models = Models::load(paths)?;
     let options = SessionOptions {
         threads,
