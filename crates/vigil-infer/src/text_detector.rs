@@ -59,10 +59,10 @@ pub struct LocateConfig {
     /// When set (and below `vehicle_width_px`), the search first runs with
     /// the crop's width scaled toward this, and then only each candidate's
     /// neighbourhood is searched again at `vehicle_width_px`: a coarse pass
-    /// finds where the plate is, the fine one where its edges are. A box
-    /// read off the coarse map alone is a few pixels off, enough to cut
-    /// the `G` of `51G` into a `C`. Where the coarse pass finds nothing, the
-    /// whole band is searched at `vehicle_width_px`.
+    /// finds where the plate is, the fine one where its edges are (boxes
+    /// read off a 256 px map alone lay on the plate in 1354 of 1426
+    /// composited vehicle crops, against 1404 at 384 px). Where the coarse
+    /// pass finds nothing, the whole band is searched at `vehicle_width_px`.
     pub coarse_width_px: Option<u32>,
 }
 
