@@ -391,12 +391,7 @@ fn calibrate_text_detector(
     let models = Models::load(paths)?;
     let name = &locating.text_detector;
     let path = models.verified_file(name)?;
-    let sha256 = models
-        .manifest
-        .model(name)
-        .context("text detector entry")?
-        .sha256
-        .clone();
+    let sha256 = models.sha256(name)?.to_owned();
     let mut calibrator = TextDetectorCalibrator::open(
         models.runtime,
         name,
@@ -495,11 +490,7 @@ fn plates(
     let (mut located, mut on_plate) = (0usize, 0usize);
     let (mut ms_locate, mut ms_read) = (0.0f64, 0.0f64);
     let int8_layouts: Vec<&'static str> = {
-        let sha256 = &models
-            .manifest
-            .model(recogniser)
-            .context("recogniser entry")?
-            .sha256;
+        let sha256 = models.sha256(recogniser)?;
         [
             (PlateLayout::OneLine, "one-line"),
             (PlateLayout::TwoLine, "two-line"),
@@ -717,12 +708,7 @@ fn calibrate_recogniser(
         ..SessionOptions::default()
     };
     let (path, dict) = models.recogniser_files(recogniser)?;
-    let sha256 = models
-        .manifest
-        .model(recogniser)
-        .context("recogniser entry")?
-        .sha256
-        .clone();
+    let sha256 = models.sha256(recogniser)?.to_owned();
     let mut calibrator = RecogniserCalibrator::open(
         models.runtime,
         recogniser,

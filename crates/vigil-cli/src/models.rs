@@ -79,6 +79,15 @@ impl Models {
         Ok(OnnxModel::open(self.runtime, name, &path, options)?)
     }
 
+    /// A manifest model's SHA-256 (the key of its shipped calibration
+    /// tables).
+    pub fn sha256(&self, name: &str) -> anyhow::Result<&str> {
+        self.manifest
+            .model(name)
+            .map(|m| m.sha256.as_str())
+            .with_context(|| format!("no model {name:?} in {}", self.paths.manifest.display()))
+    }
+
     /// The file of a manifest model, its SHA-256 checked.
     pub fn verified_file(&self, name: &str) -> anyhow::Result<PathBuf> {
         let entry = self
@@ -178,11 +187,7 @@ impl Models {
         int8: bool,
     ) -> anyhow::Result<TextDetector> {
         let path = self.verified_file(name)?;
-        let sha256 = &self
-            .manifest
-            .model(name)
-            .context("text detector entry")?
-            .sha256;
+        let sha256 = self.sha256(name)?;
         let table = int8
             .then(|| vigil_infer::quantize::builtin_text_detector(sha256))
             .flatten();
@@ -214,11 +219,7 @@ impl Models {
         alphabet: Alphabet,
         int8: bool,
     ) -> anyhow::Result<PlateReader> {
-        let sha256 = &self
-            .manifest
-            .model(name)
-            .context("recogniser entry")?
-            .sha256;
+        let sha256 = self.sha256(name)?;
         let table = |layout| {
             let table = int8
                 .then(|| vigil_infer::quantize::builtin(sha256, layout))
