@@ -70,9 +70,7 @@ impl OnnxModel {
         let bytes = read_model_file(path)?;
         let mut proto = crate::ctc_head::decode(&bytes, name)?;
         drop(bytes);
-        crate::quantize::fold(&mut proto, name)?;
-        crate::quantize::fuse_gelu(&mut proto);
-        crate::quantize::quantize(&mut proto, calibration, name)?;
+        crate::quantize::to_int8(&mut proto, calibration, name)?;
         Self::from_memory(runtime, name, path, &proto.encode_to_vec(), options)
     }
 

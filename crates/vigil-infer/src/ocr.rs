@@ -149,9 +149,7 @@ impl TextRecogniser {
     ) -> Result<Self, InferError> {
         let (mut proto, symbols, keep) = load_pruned(name, path, dict, alphabet)?;
         if let Some(calibration) = calibration {
-            quantize::fold(&mut proto, name)?;
-            quantize::fuse_gelu(&mut proto);
-            quantize::quantize(&mut proto, calibration, name)?;
+            quantize::to_int8(&mut proto, calibration, name)?;
         }
         let edited = proto.encode_to_vec();
         drop(proto);
@@ -314,8 +312,7 @@ impl RecogniserCalibrator {
         options: SessionOptions,
         alphabet: Alphabet,
     ) -> Result<Self, InferError> {
-        let (mut proto, _, _) = load_pruned(name, path, dict, alphabet)?;
-        quantize::fold(&mut proto, name)?;
+        let (proto, _, _) = load_pruned(name, path, dict, alphabet)?;
         Ok(Self {
             calibrator: quantize::Calibrator::open(runtime, name, path, proto, options)?,
         })

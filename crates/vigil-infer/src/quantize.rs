@@ -418,8 +418,9 @@ impl RangeCollector {
     }
 }
 
-/// A [`fold`]ed float model with every tensor [`quantize`] needs a range
-/// for exposed as an output, and the ranges measured on its runs so far.
+/// A float model, [`fold`]ed as [`to_int8`] folds it, with every tensor
+/// [`quantize`] needs a range for exposed as an output, and the ranges
+/// measured on its runs so far.
 pub struct Calibrator {
     model: OnnxModel,
     /// Output index -> calibrated tensor.
@@ -431,8 +432,8 @@ pub struct Calibrator {
 }
 
 impl Calibrator {
-    /// Exposes the calibrated tensors of the [`fold`]ed `proto` (read from
-    /// `path`) and opens it.
+    /// Folds the float `proto` (read from `path`), exposes its calibrated
+    /// tensors and opens it.
     pub fn open(
         runtime: &Runtime,
         name: &str,
@@ -440,6 +441,7 @@ impl Calibrator {
         mut proto: ModelProto,
         options: SessionOptions,
     ) -> Result<Self, InferError> {
+        fold(&mut proto, name)?;
         let wanted = activations(&proto);
         expose(&mut proto, &wanted, name)?;
         let model = OnnxModel::from_memory(runtime, name, path, &proto.encode_to_vec(), options)?;
@@ -502,6 +504,18 @@ impl Calibrator {
             ranges: self.ranges.ranges(),
         }
     }
+}
+
+/// The whole INT8 edit of a float model, in order: [`fold`], [`fuse_gelu`],
+/// then [`quantize`] with `calibration`.
+pub fn to_int8(
+    model: &mut ModelProto,
+    calibration: &Calibration,
+    name: &str,
+) -> Result<(), InferError> {
+    fold(model, name)?;
+    fuse_gelu(model);
+    quantize(model, calibration, name)
 }
 
 /// uint8 scale and zero point of a range (widened to hold 0).

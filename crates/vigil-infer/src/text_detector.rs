@@ -287,9 +287,8 @@ impl TextDetectorCalibrator {
         options: crate::runtime::SessionOptions,
     ) -> Result<Self, InferError> {
         let bytes = crate::model::read_model_file(path)?;
-        let mut proto = crate::ctc_head::decode(&bytes, name)?;
+        let proto = crate::ctc_head::decode(&bytes, name)?;
         drop(bytes);
-        crate::quantize::fold(&mut proto, name)?;
         Ok(Self {
             calibrator: crate::quantize::Calibrator::open(runtime, name, path, proto, options)?,
             max_side: TextDetectorConfig::default().max_side,
