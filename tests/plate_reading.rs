@@ -9,7 +9,9 @@ use std::process::Command;
 use vigil_core::image::RgbImage;
 use vigil_infer::model::OnnxModel;
 use vigil_infer::ocr::{Alphabet, RecogniserCalibrator, TextRecogniser};
-use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
+use vigil_infer::plate_reader::{
+    FirstPass, FirstPassCounts, PlateLayout, PlateReader, PlateReaderConfig,
+};
 use vigil_infer::runtime::{Runtime, SessionOptions};
 use vigil_infer::text_detector::{
     LocateConfig, TextDetector, TextDetectorCalibrator, TextDetectorConfig,
@@ -549,4 +551,94 @@ fn a_text_detector_calibration_covers_the_model_and_quantises_it() {
             .is_some_and(|r| r.y1 > 140.0 && r.y2 < 195.0),
         "{regions:?}"
     );
+}
+
+/// The tiny recogniser, its head cut to plate characters, in float: the
+/// first pass a site can configure.
+fn tiny_recogniser() -> TextRecogniser {
+    let name = "ppocrv6-rec-tiny";
+    let (runtime, path, _) = model_file(name);
+    let manifest = Manifest::load(&root().join("models/manifest.toml")).expect("manifest");
+    let charset = manifest
+        .model(name)
+        .and_then(|m| m.charset.as_ref())
+        .expect("the tiny recogniser's character list");
+    let dict = root().join("models").join(&charset.file);
+    TextRecogniser::open(
+        runtime,
+        name,
+        &path,
+        Some(&dict),
+        options(),
+        Alphabet::Plate,
+    )
+    .expect("tiny recogniser")
+}
+
+/// With a first pass, every one-line plate is read by it first; a reading
+/// it is sure of stands, and the others are read again by the reader's
+/// recogniser. Two-line plates go straight to the main recogniser. A
+/// threshold no reading meets leaves every plate to the main recogniser,
+/// and at the default threshold the plates read the same as without a
+/// first pass.
+#[test]
+fn a_first_pass_reads_first_and_hands_doubtful_plates_on() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let crops = plate_crops(dir.path());
+    let mut main_only = reader();
+    assert_eq!(main_only.first_pass_counts(), None);
+    let expected: Vec<PlateReading> = crops
+        .iter()
+        .map(|c| main_only.read_plate(c).expect("read").1)
+        .collect();
+    let plates = |readings: &[PlateReading]| -> Vec<Option<String>> {
+        readings
+            .iter()
+            .map(|r| r.plate().map(|p| p.canonical()))
+            .collect()
+    };
+    assert!(expected.iter().all(|r| r.plate().is_some()), "{expected:?}");
+    let one_line = one_line_crops(dir.path()).len();
+    assert!(one_line > 0 && one_line < crops.len());
+
+    let mut never = reader().with_first_pass(FirstPass::new(tiny_recogniser(), 1.5));
+    let never_read: Vec<PlateReading> = crops
+        .iter()
+        .map(|c| never.read_plate(c).expect("read").1)
+        .collect();
+    assert_eq!(never_read, expected, "the main recogniser read every plate");
+    assert_eq!(
+        never.first_pass_counts(),
+        Some(FirstPassCounts {
+            tried: one_line,
+            accepted: 0
+        })
+    );
+
+    let min = vigil_core::config::DEFAULT_FIRST_PASS_MIN_CONFIDENCE;
+    let mut cascade = reader().with_first_pass(FirstPass::new(tiny_recogniser(), min));
+    let mut tiny = tiny_recogniser();
+    let config = PlateReaderConfig::default();
+    let mut cascade_read = Vec::new();
+    for crop in &crops {
+        let (text, reading) = cascade.read_plate(crop).expect("read");
+        let (_, lines) = vigil_infer::plate_reader::plate_lines(crop, &config);
+        let refs: Vec<&RgbImage> = lines.iter().collect();
+        let tiny_lines = tiny.recognise(&refs).expect("tiny");
+        // A reading that stood is the tiny recogniser's own, every
+        // character at least `min`.
+        if text.lines == tiny_lines {
+            assert!(text
+                .lines
+                .iter()
+                .flat_map(|l| l.text.chars().zip(&l.char_confidences))
+                .filter(|(c, _)| c.is_alphanumeric())
+                .all(|(_, &p)| p >= min));
+        }
+        cascade_read.push(reading);
+    }
+    let counts = cascade.first_pass_counts().expect("counts");
+    assert_eq!(counts.tried, one_line);
+    assert!(counts.accepted > 0, "{counts:?}");
+    assert_eq!(plates(&cascade_read), plates(&expected));
 }

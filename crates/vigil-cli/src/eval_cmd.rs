@@ -90,6 +90,18 @@ pub enum EvalCommand {
         /// config's `plates.locate_coarse_width_px`).
         #[arg(long, value_name = "PX", requires = "locate")]
         coarse_width: Option<u32>,
+        /// Read every one-line plate first with this cheaper recogniser
+        /// (from models/manifest.toml, in float); --recogniser reads only
+        /// the plates it is unsure of (the config's `plates.first_pass`).
+        /// `none` reads every plate with --recogniser; so does --float.
+        #[arg(long, value_name = "MODEL", default_value = vigil_core::config::DEFAULT_FIRST_PASS)]
+        first_pass: String,
+        /// The least confidence (0-1) of every letter and digit of a
+        /// first-pass reading that stands (the config's
+        /// `plates.first_pass_min_confidence`).
+        #[arg(long, value_name = "P", value_parser = parse_confidence,
+              default_value_t = vigil_core::config::DEFAULT_FIRST_PASS_MIN_CONFIDENCE)]
+        first_pass_confidence: f32,
         #[command(flatten)]
         paths: ModelPaths,
     },
@@ -194,6 +206,8 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             locate_width,
             search_from,
             coarse_width,
+            first_pass,
+            first_pass_confidence,
             paths,
         } => {
             let alphabet = if full_head {
@@ -245,7 +259,13 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             plates(
                 &dataset,
                 json.as_deref(),
-                (&recogniser, alphabet, !float),
+                &ReaderChoice {
+                    recogniser,
+                    alphabet,
+                    int8: !float,
+                    first_pass: (!float && first_pass != vigil_core::config::NO_FIRST_PASS)
+                        .then_some((first_pass, first_pass_confidence)),
+                },
                 locate.as_ref(),
                 SessionOptions {
                     threads,
@@ -368,6 +388,27 @@ struct PlateReport {
     /// With --locate: how the plates were found in the vehicle crops.
     #[serde(skip_serializing_if = "Option::is_none")]
     locate: Option<LocateReport>,
+    /// With --first-pass: how often its reading stood.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_pass: Option<FirstPassReport>,
+}
+
+/// `eval plates --first-pass`: how often the first pass's reading stood.
+#[derive(Serialize)]
+struct FirstPassReport {
+    recogniser: String,
+    min_char_confidence: f32,
+    tried: usize,
+    accepted: usize,
+}
+
+/// The recognisers `eval plates` reads with.
+struct ReaderChoice {
+    recogniser: String,
+    alphabet: Alphabet,
+    int8: bool,
+    /// A first-pass recogniser and its least character confidence.
+    first_pass: Option<(String, f32)>,
 }
 
 /// `eval plates --locate`: the text detector and where it searches.
@@ -470,7 +511,7 @@ fn plate_rows(dataset: &Path, limit: Option<usize>) -> anyhow::Result<Vec<(PathB
 fn plates(
     dataset: &Path,
     json: Option<&Path>,
-    (recogniser, alphabet, int8): (&str, Alphabet, bool),
+    choice: &ReaderChoice,
     locating: Option<&Locating>,
     options: SessionOptions,
     limit: Option<usize>,
@@ -478,7 +519,16 @@ fn plates(
 ) -> anyhow::Result<Verdict> {
     let rows = plate_rows(dataset, limit)?;
     let models = Models::load_for(paths, options.provider)?;
+    let (recogniser, alphabet, int8) = (choice.recogniser.as_str(), choice.alphabet, choice.int8);
     let mut reader = models.plate_reader(recogniser, options, alphabet, int8)?;
+    if let Some((name, min_char_confidence)) = &choice.first_pass {
+        reader = reader.with_first_pass(models.first_pass(
+            name,
+            options,
+            alphabet,
+            *min_char_confidence,
+        )?);
+    }
     let mut locator = match locating {
         Some(l) => Some(models.text_detector(&l.text_detector, options, int8)?),
         None => None,
@@ -625,6 +675,16 @@ fn plates(
             ms_locate: ms_locate / n as f64,
             ms_read: ms_read / n as f64,
         }),
+        first_pass: choice
+            .first_pass
+            .as_ref()
+            .zip(reader.first_pass_counts())
+            .map(|((name, min), counts)| FirstPassReport {
+                recogniser: name.clone(),
+                min_char_confidence: *min,
+                tried: counts.tried,
+                accepted: counts.accepted,
+            }),
     };
     println!(
         "{} ({} plates, recogniser {} on {}, {} head, int8 for: {})",
@@ -666,6 +726,12 @@ fn plates(
         println!(
             "  ms locate, read  {:>7.2}, {:.2} mean",
             l.ms_locate, l.ms_read
+        );
+    }
+    if let Some(f) = &report.first_pass {
+        println!(
+            "  first pass       {:>7}   of {} read by {} alone (every character >= {})",
+            f.accepted, f.tried, f.recogniser, f.min_char_confidence
         );
     }
     for (format, s) in &report.per_format {
@@ -913,6 +979,14 @@ fn align(truth: &str, read: &str) -> Vec<(String, String)> {
 
 /// A detector input side: a positive multiple of 32 (the network's coarsest
 /// stride).
+/// `--first-pass-confidence`: a number from 0 to 1.
+fn parse_confidence(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a confidence from 0 to 1")),
+    }
+}
+
 fn parse_input_size(text: &str) -> Result<u32, String> {
     match text.parse::<u32>() {
         Ok(n) if n >= 32 && n % 32 == 0 => Ok(n),

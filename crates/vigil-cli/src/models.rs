@@ -6,7 +6,7 @@ use anyhow::Context;
 use vigil_core::config::ExecutionProvider;
 use vigil_infer::model::{DetectorShape, OnnxModel};
 use vigil_infer::ocr::{Alphabet, TextRecogniser};
-use vigil_infer::plate_reader::{PlateLayout, PlateReader, PlateReaderConfig};
+use vigil_infer::plate_reader::{FirstPass, PlateLayout, PlateReader, PlateReaderConfig};
 use vigil_infer::quantize::Calibration;
 use vigil_infer::runtime::{Runtime, SessionOptions};
 use vigil_infer::text_detector::{TextDetector, TextDetectorConfig};
@@ -162,6 +162,20 @@ impl Models {
                 c,
             )?,
         })
+    }
+
+    /// A first-pass recogniser for [`PlateReader::with_first_pass`]: in
+    /// float, its head cut to `alphabet`. Its readings stand when every
+    /// letter and digit has at least `min_char_confidence`.
+    pub fn first_pass(
+        &self,
+        name: &str,
+        options: SessionOptions,
+        alphabet: Alphabet,
+        min_char_confidence: f32,
+    ) -> anyhow::Result<FirstPass> {
+        let recogniser = self.open_recogniser(name, options, alphabet, None)?;
+        Ok(FirstPass::new(recogniser, min_char_confidence))
     }
 
     /// The verified model file and character list of a recogniser.

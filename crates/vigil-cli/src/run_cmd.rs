@@ -191,15 +191,21 @@ pub fn open_plate_stage(models: &Models, config: &SiteConfig) -> anyhow::Result<
     // CUDA provider leaves the INT8 graph's Q/DQ nodes to the CPU
     // (13.4 ms against 3.7 ms per plate on an H200).
     let int8 = config.detector.execution_provider == ExecutionProvider::Cpu;
+    let alphabet = vigil_infer::ocr::Alphabet::default();
+    let mut reader = models.plate_reader(&p.recogniser, options, alphabet, int8)?;
+    // The first pass, like INT8, is for CPUs: it was measured there only.
+    if let (true, Some(first)) = (int8, p.first_pass_model()) {
+        reader = reader.with_first_pass(models.first_pass(
+            first,
+            options,
+            alphabet,
+            p.first_pass_min_confidence,
+        )?);
+    }
     Ok(PlateStage {
         text_detector: models.text_detector(&p.text_detector, options, int8)?,
         locate: LocateConfig::from(p),
-        reader: models.plate_reader(
-            &p.recogniser,
-            options,
-            vigil_infer::ocr::Alphabet::default(),
-            int8,
-        )?,
+        reader,
         votes: p.votes,
     })
 }

@@ -429,6 +429,29 @@ fn eval_plates_locates_plates_in_vehicle_crops_and_scores_the_regions() {
         .as_f64()
         .is_some_and(|v| v > 0.0));
 
+    // One-line plates are read first by the tiny recogniser, by default.
+    let first = &report["first_pass"];
+    assert_eq!(first["recogniser"], "ppocrv6-rec-tiny", "{report}");
+    assert_eq!(first["tried"], 1, "{report}");
+    assert!(stdout(&out).contains("first pass"), "{}", stdout(&out));
+    let (_, off) = eval_plates_json(tmp.path(), &["--locate", "--first-pass", "none"]);
+    assert!(off.get("first_pass").is_none(), "{off}");
+    assert_eq!(off["exact_accuracy"], 0.5, "{off}");
+    let out = vigil(&[
+        "eval",
+        "plates",
+        "--dataset",
+        tmp.path().to_str().expect("utf-8"),
+        "--first-pass-confidence",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("\"2\" is not a confidence from 0 to 1"),
+        "{}",
+        stderr(&out)
+    );
+
     // Searched coarse first, then refined around what that found.
     let (_, report) = eval_plates_json(tmp.path(), &["--locate", "--coarse-width", "192"]);
     assert_eq!(report["locate"]["coarse_width_px"], 192, "{report}");

@@ -29,6 +29,11 @@ fn catalog() -> ModelCatalog {
             "test-text-rec".to_owned(),
             model(ModelRole::TextRecogniser, &[]),
         ),
+        // The default first pass, which a config need not name.
+        (
+            vigil_core::config::DEFAULT_FIRST_PASS.to_owned(),
+            model(ModelRole::TextRecogniser, &[]),
+        ),
     ]);
     ModelCatalog { models }
 }
@@ -311,6 +316,45 @@ fn a_coarse_plate_search_runs_below_the_fine_width() {
     );
     let config = check(ORIGIN, &fine, Some(&catalog())).expect("in range");
     assert_eq!(config.plates.locate_coarse_width_px, 192);
+}
+
+#[test]
+fn the_first_pass_names_a_recogniser_or_none() {
+    let config = check(ORIGIN, BASE, Some(&catalog())).expect("valid");
+    assert_eq!(
+        config.plates.first_pass_model(),
+        Some(vigil_core::config::DEFAULT_FIRST_PASS),
+        "on by default"
+    );
+    for (line, expected) in [
+        (
+            "first_pass = \"test-text-det\"",
+            "plates.first_pass: model \"test-text-det\" is a text_detector, not a text_recogniser",
+        ),
+        (
+            "first_pass = \"no-such-rec\"",
+            "plates.first_pass: unknown model \"no-such-rec\"",
+        ),
+        (
+            "first_pass_min_confidence = 1.5",
+            "plates.first_pass_min_confidence: 1.5 must lie in [0, 1]",
+        ),
+    ] {
+        let text = edit(
+            "recogniser = \"test-text-rec\"",
+            &format!("recogniser = \"test-text-rec\"\n{line}"),
+        );
+        let found = diagnostics(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains(expected), "{found:?}");
+    }
+    let off = edit(
+        "recogniser = \"test-text-rec\"",
+        "recogniser = \"test-text-rec\"\nfirst_pass = \"none\"\nfirst_pass_min_confidence = 0.8",
+    );
+    let config = check(ORIGIN, &off, Some(&catalog())).expect("valid");
+    assert_eq!(config.plates.first_pass_model(), None);
+    assert!((config.plates.first_pass_min_confidence - 0.8).abs() < 1e-6);
 }
 
 #[test]

@@ -724,6 +724,19 @@ impl Checker<'_> {
         if let Some(det) = &p.plate_detector {
             self.model_ref(&path.key("plate_detector"), det, ModelRole::PlateDetector);
         }
+        if let Some(first) = p.first_pass_model() {
+            self.model_ref(&path.key("first_pass"), first, ModelRole::TextRecogniser);
+        }
+        if !(0.0..=1.0).contains(&p.first_pass_min_confidence) {
+            self.report(
+                path.key("first_pass_min_confidence"),
+                format!(
+                    "{} must lie in [0, 1] (the least confidence of every character \
+                     of a first-pass reading that stands)",
+                    p.first_pass_min_confidence
+                ),
+            );
+        }
         if p.votes == 0 {
             self.report(path.key("votes"), "at least one read must vote");
         }
