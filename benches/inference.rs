@@ -77,7 +77,25 @@ fn recognisers() -> Option<Recognisers> {
         let table = vigil_infer::quantize::builtin(&entry.sha256, layout)?;
         TextRecogniser::open_int8(runtime, name, &path, None, options, Alphabet::Plate, &table).ok()
     };
+    // The first pass `[plates] first_pass` reads one-line plates with.
+    let tiny = "ppocrv6-rec-tiny";
+    vigil_infer::store::require(&manifest, &models, &[tiny]).ok()?;
+    let tiny_entry = manifest.model(tiny)?;
+    let tiny_path = models.join(&tiny_entry.file);
+    let tiny_dict = models.join(&tiny_entry.charset.as_ref()?.file);
+    let open_tiny = || {
+        TextRecogniser::open(
+            runtime,
+            tiny,
+            &tiny_path,
+            Some(&tiny_dict),
+            options,
+            Alphabet::Plate,
+        )
+        .ok()
+    };
     Some(vec![
+        ("tiny-plate", open_tiny()?, open_tiny()?),
         ("full", open(Alphabet::Full)?, open(Alphabet::Full)?),
         ("plate", open(Alphabet::Plate)?, open(Alphabet::Plate)?),
         (

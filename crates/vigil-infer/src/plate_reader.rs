@@ -72,7 +72,7 @@ pub struct PlateText {
 /// Two-line plates skip it: the tiny PP-OCRv6 recogniser was sure of only
 /// 62 of 194 hand-checked two-line plates, so trying it first made them
 /// slower (9.3 against 8.8 ms), where it reads 849 of 1,232 one-line
-/// plates alone and halves their mean time at the same accuracy
+/// plates alone, cutting their mean time to 0.72, at the same accuracy
 /// (`benches/results/2026-11-28-first-pass`).
 pub struct FirstPass {
     recogniser: TextRecogniser,
@@ -106,10 +106,41 @@ impl FirstPass {
     /// stronger recogniser: a plate is wrong if any character is. The kind
     /// check catches the tiny recogniser's commonest slip, `D` read as `0`:
     /// `50LD-044.11` read as `50L0-044.11` still fits the grammar, as a car
-    /// with the rare letter-and-digit series.
+    /// with the rare letter-and-digit series. So does the separator check:
+    /// every mark the recogniser read between the characters must stand
+    /// where the plate's printed form has a dash or dot (a dash read as `:`
+    /// is fine). A dropped digit leaves a dot out of place (`51F-32.88`
+    /// read off `51F-324.88`).
     pub fn accepts(&self, text: &PlateText, reading: &PlateReading) -> bool {
         reading_stands(text, reading, self.min_char_confidence)
     }
+}
+
+/// Whether every mark the lines show between their letters and digits
+/// (white space aside) stands where `canonical` has a mark, counted in
+/// letters and digits. A mark may be missing or read as another mark; none
+/// may be extra or misplaced. Marks before the first character or after the
+/// last (the plate's frame) do not count.
+fn marks_fit(lines: &[RecognisedLine], canonical: &str) -> bool {
+    // The number of letters and digits before each mark between two of them.
+    let marks = |chars: &mut dyn Iterator<Item = char>| {
+        let mut seen = 0usize;
+        let mut pending = None;
+        let mut out = Vec::new();
+        for c in chars {
+            if c.is_alphanumeric() {
+                out.extend(pending.take());
+                seen += 1;
+            } else if !c.is_whitespace() && seen > 0 {
+                pending = Some(seen);
+            }
+        }
+        out
+    };
+    let printed = marks(&mut canonical.chars());
+    marks(&mut lines.iter().flat_map(|l| l.text.chars()))
+        .iter()
+        .all(|m| printed.contains(m))
 }
 
 /// [`FirstPass::accepts`], for any threshold.
@@ -126,6 +157,7 @@ fn reading_stands(text: &PlateText, reading: &PlateReading, min_char_confidence:
     };
     usual_kind
         && repairs.is_empty()
+        && marks_fit(&text.lines, &plate.canonical())
         && text.lines.iter().all(|line| {
             line.text.chars().count() == line.char_confidences.len()
                 && line
@@ -422,6 +454,9 @@ mod tests {
         assert!(reading_stands(&text, &reading, 0.9));
         // The least letter or digit (0.95) decides, not the mean.
         assert!(!reading_stands(&text, &reading, 0.96));
+        // Marks may be missing.
+        let (text, reading) = one_line("30A12345", vec![1.0; 8]);
+        assert!(reading_stands(&text, &reading, 0.9));
         let mut one_doubt = sure;
         one_doubt[6] = 0.6;
         let (text, reading) = one_line("30A-123.45", one_doubt);
@@ -439,6 +474,16 @@ mod tests {
         let (text, reading) = one_line("50L0-044.11", vec![1.0; 11]);
         assert!(reading.plate().is_some());
         assert!(!reading_stands(&text, &reading, 0.5));
+        // A dropped digit leaves the dot out of place.
+        let (text, reading) = one_line("51F-32.88", vec![1.0; 9]);
+        assert!(reading.plate().is_some());
+        assert!(!reading_stands(&text, &reading, 0.5));
+        let (text, reading) = one_line("30A-12.345", vec![1.0; 10]);
+        assert!(!reading_stands(&text, &reading, 0.5), "a misplaced dot");
+        // A dash read as another mark, and the frame read as marks outside
+        // the characters, are fine.
+        let (text, reading) = one_line("[30A:123.45]", vec![1.0; 12]);
+        assert!(reading_stands(&text, &reading, 0.5));
         let (text, reading) = one_line("HELLO", vec![1.0; 5]);
         assert!(reading.plate().is_none());
         assert!(!reading_stands(&text, &reading, 0.5));
