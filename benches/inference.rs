@@ -192,6 +192,24 @@ fn locate(c: &mut Criterion) {
                 c.bench_function(&format!("locate_plate_in_{w}x{h}_vehicle/{label}"), |b| {
                     b.iter(|| detector.locate_plates(&crop, &locate).expect("locate"))
                 });
+                // Another crop of a vehicle whose plate was found: only the
+                // window around where it was is searched.
+                if let Some(hint) = detector
+                    .locate_plates(&crop, &locate)
+                    .ok()
+                    .and_then(|found| found.first().copied())
+                {
+                    c.bench_function(
+                        &format!("locate_plate_near_hint_in_{w}x{h}_vehicle/{label}"),
+                        |b| {
+                            b.iter(|| {
+                                detector
+                                    .locate_plates_near(&crop, &locate, &hint)
+                                    .expect("locate")
+                            })
+                        },
+                    );
+                }
             }
         }
     }

@@ -642,3 +642,72 @@ fn a_first_pass_reads_first_and_hands_doubtful_plates_on() {
     assert!(counts.accepted > 0, "{counts:?}");
     assert_eq!(plates(&cascade_read), plates(&expected));
 }
+
+/// In a second crop of the same vehicle, the plate is searched for first
+/// in a window around where the first crop showed it (rescaled), and the
+/// whole crop is searched only when that window holds no valid plate.
+#[test]
+fn a_plate_seen_in_one_crop_is_searched_for_first_where_it_was() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = render(
+        dir.path(),
+        "seen",
+        (90, 150, 150, 36),
+        &[("30A-123.45", 97, 156, 24)],
+    );
+    // The next frame's box sits differently on the vehicle.
+    let moved = render(
+        dir.path(),
+        "moved",
+        (70, 165, 150, 36),
+        &[("30A-123.45", 77, 171, 24)],
+    );
+    let drawn = vigil_core::detection::BBox {
+        x1: 70.0,
+        y1: 165.0,
+        x2: 220.0,
+        y2: 201.0,
+    };
+    let mut detector = text_detector();
+    let mut reader = reader();
+    let locate = LocateConfig::default();
+    let canonical = |found: &Option<vigil_infer::plate_reader::VehiclePlate>| {
+        found
+            .as_ref()
+            .and_then(|f| f.reading.plate())
+            .map(|p| p.canonical())
+    };
+    let seen = reader
+        .read_in_vehicle(&mut detector, &first, &locate)
+        .expect("read");
+    assert_eq!(canonical(&seen).as_deref(), Some("30A-123.45"));
+    let hint = seen.expect("found").region;
+
+    let near = detector
+        .locate_plates_near(&moved, &locate, &hint)
+        .expect("window searched");
+    assert!(near.iter().any(|r| r.iou(&drawn) >= 0.5), "{near:?}");
+    let found = reader
+        .read_in_vehicle_near(&mut detector, &moved, &locate, &hint)
+        .expect("read");
+    assert_eq!(canonical(&found).as_deref(), Some("30A-123.45"));
+    let region = found.expect("found").region;
+    assert!(region.iou(&drawn) >= 0.5, "{region:?}");
+
+    // A hint far from the plate: its window shows no text, and the whole
+    // crop is searched instead.
+    let far = vigil_core::detection::BBox {
+        x1: 10.0,
+        y1: 10.0,
+        x2: 60.0,
+        y2: 22.0,
+    };
+    let near = detector
+        .locate_plates_near(&moved, &locate, &far)
+        .expect("window searched");
+    assert!(near.is_empty(), "{near:?}");
+    let found = reader
+        .read_in_vehicle_near(&mut detector, &moved, &locate, &far)
+        .expect("read");
+    assert_eq!(canonical(&found).as_deref(), Some("30A-123.45"));
+}

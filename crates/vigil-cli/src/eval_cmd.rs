@@ -10,10 +10,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use vigil_core::config::ExecutionProvider;
 use vigil_core::detection::BBox;
+use vigil_core::image::RgbImage;
 use vigil_infer::ocr::{Alphabet, RecogniserCalibrator};
-use vigil_infer::plate_reader::{plate_lines, PlateLayout, PlateReaderConfig};
+use vigil_infer::plate_reader::{
+    plate_lines, FirstPassCounts, PlateLayout, PlateReader, PlateReaderConfig, VehiclePlate,
+};
 use vigil_infer::runtime::SessionOptions;
-use vigil_infer::text_detector::{LocateConfig, TextDetectorCalibrator};
+use vigil_infer::text_detector::{LocateConfig, TextDetector, TextDetectorCalibrator};
 use vigil_plate::PlateReading;
 
 use crate::models::{load_image, Models};
@@ -90,6 +93,13 @@ pub enum EvalCommand {
         /// config's `plates.locate_coarse_width_px`).
         #[arg(long, value_name = "PX", requires = "locate")]
         coarse_width: Option<u32>,
+        /// With --locate: read each crop whose plate was read a second time
+        /// as the plate stage reads a track's next crop. The crop is shifted
+        /// by 4% of its width and 3% of its height (a tracker's box drifting
+        /// between frames), and the plate is searched for first around where
+        /// the first read found it. Reports both ways' time and accuracy.
+        #[arg(long, requires = "locate")]
+        revisit: bool,
         /// Read every one-line plate first with this cheaper recogniser
         /// (from models/manifest.toml, in float); --recogniser reads only
         /// the plates it is unsure of (the config's `plates.first_pass`).
@@ -206,6 +216,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             locate_width,
             search_from,
             coarse_width,
+            revisit,
             first_pass,
             first_pass_confidence,
             paths,
@@ -218,6 +229,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<Verdict> {
             let locate = locate.then(|| {
                 let site = LocateConfig::default();
                 Locating {
+                    revisit,
                     text_detector,
                     config: LocateConfig {
                         vehicle_width_px: locate_width.unwrap_or(site.vehicle_width_px),
@@ -413,6 +425,8 @@ struct ReaderChoice {
 
 /// `eval plates --locate`: the text detector and where it searches.
 struct Locating {
+    /// Each read crop is read again, shifted, near its plate (--revisit).
+    revisit: bool,
     text_detector: String,
     config: LocateConfig,
 }
@@ -493,6 +507,61 @@ struct LocateReport {
     located_on_plate: Option<usize>,
     ms_locate: f64,
     ms_read: f64,
+    /// With --revisit: the shifted crops, read near the first read's plate
+    /// and, for comparison, searched whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revisit: Option<RevisitReport>,
+}
+
+/// `eval plates --locate --revisit`: a crop read again as a track's next
+/// crop is, near where its plate was, against a whole search.
+#[derive(Serialize, Default)]
+struct RevisitReport {
+    count: usize,
+    exact_near: usize,
+    exact_whole: usize,
+    ms_near: f64,
+    ms_whole: f64,
+}
+
+/// How far a revisited crop is shifted, as shares of its width and height.
+const REVISIT_SHIFT: (f32, f32) = (0.04, 0.03);
+
+impl RevisitReport {
+    /// Reads `image` shifted by [`REVISIT_SHIFT`], once near `region` (where
+    /// the plate was read in it) and once searched whole, and scores both.
+    fn add(
+        &mut self,
+        (reader, detector): (&mut PlateReader, &mut TextDetector),
+        image: &RgbImage,
+        region: &BBox,
+        config: &LocateConfig,
+        truth: &str,
+    ) -> anyhow::Result<()> {
+        let (w, h) = (image.width, image.height);
+        let dx = (w as f32 * REVISIT_SHIFT.0).round() as i64;
+        let dy = (h as f32 * REVISIT_SHIFT.1).round() as i64;
+        let Some(view) = image.crop(dx, dy, i64::from(w), i64::from(h)) else {
+            return Ok(());
+        };
+        let hint = vigil_pipeline::plates::rescaled(region, (w, h), (view.width, view.height));
+        let right = |found: &Option<VehiclePlate>| {
+            found
+                .as_ref()
+                .and_then(|f| f.reading.plate())
+                .is_some_and(|p| p.compact() == truth)
+        };
+        let start = Instant::now();
+        let near = reader.read_in_vehicle_near(detector, &view, config, &hint)?;
+        self.ms_near += start.elapsed().as_secs_f64() * 1e3;
+        let start = Instant::now();
+        let whole = reader.read_in_vehicle(detector, &view, config)?;
+        self.ms_whole += start.elapsed().as_secs_f64() * 1e3;
+        self.count += 1;
+        self.exact_near += usize::from(right(&near));
+        self.exact_whole += usize::from(right(&whole));
+        Ok(())
+    }
 }
 
 /// The first `limit` rows (all without one) of a plate dataset's
@@ -538,6 +607,9 @@ fn plates(
         None => None,
     };
     let (mut located, mut on_plate) = (0usize, 0usize);
+    let mut revisits = RevisitReport::default();
+    // The first pass's reads of revisited crops, kept out of its counts.
+    let mut revisit_first_pass = FirstPassCounts::default();
     let (mut ms_locate, mut ms_read) = (0.0f64, 0.0f64);
     let int8_layouts: Vec<&'static str> = {
         let sha256 = models.sha256(recogniser)?;
@@ -562,6 +634,7 @@ fn plates(
     for (path, label) in &rows {
         let image = load_image(path)?;
         let start = Instant::now();
+        let mut read_region = None;
         let (text, reading) = match (&mut locator, locating) {
             (Some(detector), Some(l)) => {
                 let regions = detector.locate_plates(&image, &l.config)?;
@@ -593,11 +666,29 @@ fn plates(
                 {
                     on_plate += 1;
                 }
+                if found.reading.plate().is_some() {
+                    read_region = Some(found.region);
+                }
                 (found.text, found.reading)
             }
             _ => reader.read_plate(&image)?,
         };
         times.push(start.elapsed().as_secs_f64() * 1e3);
+        if let (Some(region), Some(detector), Some(l)) = (read_region, &mut locator, locating) {
+            if l.revisit {
+                let before = reader.first_pass_counts().unwrap_or_default();
+                revisits.add(
+                    (&mut reader, detector),
+                    &image,
+                    &region,
+                    &l.config,
+                    &compact(label),
+                )?;
+                let after = reader.first_pass_counts().unwrap_or_default();
+                revisit_first_pass.tried += after.tried - before.tried;
+                revisit_first_pass.accepted += after.accepted - before.accepted;
+            }
+        }
         let predicted = match &reading {
             PlateReading::Read { plate, .. } => plate.compact(),
             PlateReading::Unreadable { best_guess, .. } => {
@@ -674,6 +765,11 @@ fn plates(
             located_on_plate: boxes.as_ref().map(|_| on_plate),
             ms_locate: ms_locate / n as f64,
             ms_read: ms_read / n as f64,
+            revisit: l.revisit.then(|| RevisitReport {
+                ms_near: revisits.ms_near / revisits.count.max(1) as f64,
+                ms_whole: revisits.ms_whole / revisits.count.max(1) as f64,
+                ..revisits
+            }),
         }),
         first_pass: choice
             .first_pass
@@ -682,8 +778,8 @@ fn plates(
             .map(|((name, min), counts)| FirstPassReport {
                 recogniser: name.clone(),
                 min_char_confidence: *min,
-                tried: counts.tried,
-                accepted: counts.accepted,
+                tried: counts.tried - revisit_first_pass.tried,
+                accepted: counts.accepted - revisit_first_pass.accepted,
             }),
     };
     println!(
@@ -727,6 +823,13 @@ fn plates(
             "  ms locate, read  {:>7.2}, {:.2} mean",
             l.ms_locate, l.ms_read
         );
+        if let Some(r) = &l.revisit {
+            println!(
+                "  revisited        {:>7}   shifted crops: near the plate {} right in {:.2} ms, \
+                 searched whole {} right in {:.2} ms (mean)",
+                r.count, r.exact_near, r.ms_near, r.exact_whole, r.ms_whole
+            );
+        }
     }
     if let Some(f) = &report.first_pass {
         println!(

@@ -452,6 +452,18 @@ fn eval_plates_locates_plates_in_vehicle_crops_and_scores_the_regions() {
         stderr(&out)
     );
 
+    // A read crop read again, shifted, first near where its plate was.
+    let (out, report) = eval_plates_json(tmp.path(), &["--locate", "--revisit"]);
+    let revisit = &report["locate"]["revisit"];
+    assert_eq!(revisit["count"], 1, "{report}");
+    assert_eq!(revisit["exact_near"], 1, "{report}");
+    assert_eq!(revisit["exact_whole"], 1, "{report}");
+    assert!(stdout(&out).contains("revisited"), "{}", stdout(&out));
+    assert_eq!(
+        report["first_pass"]["tried"], 1,
+        "revisits kept out: {report}"
+    );
+
     // Searched coarse first, then refined around what that found.
     let (_, report) = eval_plates_json(tmp.path(), &["--locate", "--coarse-width", "192"]);
     assert_eq!(report["locate"]["coarse_width_px"], 192, "{report}");

@@ -134,6 +134,30 @@ impl TextDetector {
             .collect())
     }
 
+    /// The plate-shaped text regions in a window around `hint`, where the
+    /// plate lay in another crop of the same vehicle (scaled to this crop),
+    /// searched at the scale [`Self::locate_plates`] uses; in the crop's
+    /// pixels. The window costs a fraction of the whole band (see
+    /// [`revisit_window`]). Empty where it shows no plate-shaped text.
+    pub fn locate_plates_near(
+        &mut self,
+        vehicle: &RgbImage,
+        locate: &LocateConfig,
+        hint: &BBox,
+    ) -> Result<Vec<BBox>, InferError> {
+        let band = SearchBand::new(vehicle, locate, self.config.max_side);
+        let window = revisit_window(hint, vehicle.width, vehicle.height);
+        let Some(part) = vehicle.crop_bbox(&window) else {
+            return Ok(Vec::new());
+        };
+        let (dx, dy) = (window.x1.floor(), window.y1.floor());
+        let lines = self.detect_scaled(&part, band.scale)?;
+        Ok(plate_candidates(&lines, part.width, part.height)
+            .into_iter()
+            .map(|r| r.shifted(dx, dy))
+            .collect())
+    }
+
     /// Plate candidates found at `coarse` scale, each searched again at
     /// `fine` scale in a window around it (see
     /// [`LocateConfig::coarse_width_px`]); in `image`'s pixels, in the
@@ -334,13 +358,32 @@ const REFINE_MARGIN: f32 = 0.4;
 /// few coarse pixels off still lies inside with the context the DB network
 /// needs around text. The fine pass costs about the window's area.
 fn refine_window(candidate: &BBox, width: u32, height: u32) -> BBox {
-    let grow = REFINE_MARGIN * candidate.height();
+    window_around(candidate, REFINE_MARGIN, width, height)
+}
+
+/// `b` grown on every side by `margin` of its height, within a
+/// `width` x `height` image.
+fn window_around(b: &BBox, margin: f32, width: u32, height: u32) -> BBox {
+    let grow = margin * b.height();
+    let (w, h) = (width as f32, height as f32);
     BBox {
-        x1: (candidate.x1 - grow).max(0.0),
-        y1: (candidate.y1 - grow).max(0.0),
-        x2: (candidate.x2 + grow).min(width as f32),
-        y2: (candidate.y2 + grow).min(height as f32),
+        x1: (b.x1 - grow).clamp(0.0, w),
+        y1: (b.y1 - grow).clamp(0.0, h),
+        x2: (b.x2 + grow).clamp(0.0, w),
+        y2: (b.y2 + grow).clamp(0.0, h),
     }
+}
+
+/// How far, as a share of its height, the window around a plate seen in
+/// another crop of the same vehicle reaches beyond it on every side. More
+/// than [`REFINE_MARGIN`]: the two crops' boxes come from different frames,
+/// and a tracker's box drifts on the vehicle by a few percent of its size.
+const REVISIT_MARGIN: f32 = 1.0;
+
+/// The window [`TextDetector::locate_plates_near`] searches: `hint` grown
+/// on every side by [`REVISIT_MARGIN`] of its height, within the crop.
+fn revisit_window(hint: &BBox, width: u32, height: u32) -> BBox {
+    window_around(hint, REVISIT_MARGIN, width, height)
 }
 
 /// The DB network's input for `image` scaled by `scale`, each side then
@@ -575,6 +618,31 @@ mod tests {
                 x2: 120.0,
                 y2: 80.0
             }
+        );
+    }
+
+    #[test]
+    fn a_revisit_window_reaches_a_plate_height_beyond_its_hint_inside_the_image() {
+        let hint = BBox {
+            x1: 10.0,
+            y1: 40.0,
+            x2: 110.0,
+            y2: 60.0,
+        };
+        assert_eq!(
+            revisit_window(&hint, 300, 70),
+            BBox {
+                x1: 0.0,
+                y1: 20.0,
+                x2: 130.0,
+                y2: 70.0
+            }
+        );
+        // A hint beyond the crop (a box that shrank) is kept inside it.
+        let outside = revisit_window(&hint.shifted(400.0, 0.0), 300, 70);
+        assert!(
+            outside.x1 <= outside.x2 && outside.x2 <= 300.0,
+            "{outside:?}"
         );
     }
 

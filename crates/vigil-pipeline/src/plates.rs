@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use vigil_core::detection::BBox;
 use vigil_core::image::RgbImage;
 use vigil_infer::plate_reader::PlateReader;
 use vigil_infer::text_detector::{LocateConfig, TextDetector};
@@ -51,13 +52,28 @@ impl PlateStage {
     ) -> Result<(Option<PlateRead>, Option<RgbImage>), InferError> {
         let mut reads = Vec::new();
         let mut best: Option<(f32, RgbImage)> = None;
+        // Where the last valid plate lay, and in a crop of what size: the
+        // crops are one vehicle's, so the next search starts there.
+        let mut seen: Option<(BBox, u32, u32)> = None;
         for vehicle in crops {
-            let Some(found) =
-                self.reader
-                    .read_in_vehicle(&mut self.text_detector, vehicle, &self.locate)?
-            else {
+            let found = match &seen {
+                Some((region, w, h)) => self.reader.read_in_vehicle_near(
+                    &mut self.text_detector,
+                    vehicle,
+                    &self.locate,
+                    &rescaled(region, (*w, *h), (vehicle.width, vehicle.height)),
+                )?,
+                None => {
+                    self.reader
+                        .read_in_vehicle(&mut self.text_detector, vehicle, &self.locate)?
+                }
+            };
+            let Some(found) = found else {
                 continue;
             };
+            if found.reading.plate().is_some() {
+                seen = Some((found.region, vehicle.width, vehicle.height));
+            }
             let reading = found.reading;
             if best.as_ref().is_none_or(|(c, _)| reading.confidence() > *c) {
                 best = Some((reading.confidence(), found.crop));
@@ -115,6 +131,19 @@ impl PlateStage {
     }
 }
 
+/// `region` of a crop of size `from`, at the same place in a crop of size
+/// `to` (another crop of the same vehicle's box).
+pub fn rescaled(region: &BBox, from: (u32, u32), to: (u32, u32)) -> BBox {
+    let sx = to.0 as f32 / from.0.max(1) as f32;
+    let sy = to.1 as f32 / from.1.max(1) as f32;
+    BBox {
+        x1: region.x1 * sx,
+        y1: region.y1 * sy,
+        x2: region.x2 * sx,
+        y2: region.y2 * sy,
+    }
+}
+
 /// Each live track's largest vehicle crops so far.
 #[derive(Debug, Default)]
 pub struct BestCrops {
@@ -157,9 +186,33 @@ impl BestCrops {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_core::detection::{BBox, DetectionClass};
+    use vigil_core::detection::DetectionClass;
     use vigil_core::RoadUserClass;
     use vigil_track::TrackState;
+
+    #[test]
+    fn a_plate_region_keeps_its_place_in_a_crop_of_another_size() {
+        let region = BBox {
+            x1: 40.0,
+            y1: 150.0,
+            x2: 100.0,
+            y2: 165.0,
+        };
+        let same = rescaled(&region, (200, 200), (200, 200));
+        assert_eq!(same, region);
+        let bigger = rescaled(&region, (200, 200), (300, 250));
+        assert_eq!(
+            bigger,
+            BBox {
+                x1: 60.0,
+                y1: 187.5,
+                x2: 150.0,
+                y2: 206.25,
+            }
+        );
+        // An empty crop does not divide by zero.
+        assert!(rescaled(&region, (0, 0), (10, 10)).x2.is_finite());
+    }
 
     fn track(id: u64, w: f32, matched: bool) -> TrackView {
         TrackView {
