@@ -17,7 +17,8 @@ use vigil_infer::text_detector::{
     LocateConfig, TextDetector, TextDetectorCalibrator, TextDetectorConfig,
 };
 use vigil_infer::Manifest;
-use vigil_plate::PlateReading;
+use vigil_pipeline::PlateStage;
+use vigil_plate::{PlateColour, PlateReading};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -91,10 +92,22 @@ fn render(
     plate: (u32, u32, u32, u32),
     texts: &[(&str, u32, u32, u32)],
 ) -> RgbImage {
+    render_coloured(dir, name, plate, ("white", "black"), texts)
+}
+
+/// [`render`] with the plate painted `colours.0` and lettered `colours.1`
+/// (ffmpeg colour names or 0xRRGGBB).
+fn render_coloured(
+    dir: &Path,
+    name: &str,
+    plate: (u32, u32, u32, u32),
+    (paint, ink): (&str, &str),
+    texts: &[(&str, u32, u32, u32)],
+) -> RgbImage {
     let (x, y, w, h) = plate;
-    let mut filter = format!("drawbox=x={x}:y={y}:w={w}:h={h}:color=white:t=fill");
+    let mut filter = format!("drawbox=x={x}:y={y}:w={w}:h={h}:color={paint}:t=fill");
     for (text, tx, ty, size) in texts {
-        filter += &format!(",drawtext=text='{text}':x={tx}:y={ty}:fontsize={size}:fontcolor=black");
+        filter += &format!(",drawtext=text='{text}':x={tx}:y={ty}:fontsize={size}:fontcolor={ink}");
     }
     let path: PathBuf = dir.join(format!("{name}.png"));
     let status = Command::new("ffmpeg")
@@ -710,4 +723,46 @@ fn a_plate_seen_in_one_crop_is_searched_for_first_where_it_was() {
         .read_in_vehicle_near(&mut detector, &moved, &locate, &far)
         .expect("read");
     assert_eq!(canonical(&found).as_deref(), Some("30A-123.45"));
+}
+
+/// The plate stage votes a violation's plate over the track's crops and
+/// measures its colour class: a commercial vehicle's yellow plate, and a
+/// state agency's blue one with white letters, whose agency the case
+/// system notifies.
+#[test]
+fn the_plate_stage_votes_over_a_tracks_crops_and_measures_the_plate_colour() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut stage = PlateStage {
+        text_detector: text_detector(),
+        locate: LocateConfig::default(),
+        reader: reader(),
+        votes: 5,
+    };
+    for (paint, ink, expected) in [
+        ("0xE6C328", "black", PlateColour::Yellow),
+        ("0x1E3C9B", "white", PlateColour::Blue),
+        ("white", "black", PlateColour::White),
+    ] {
+        // Three frames' crops: the box sits a little differently each time.
+        let crops: Vec<RgbImage> = [(90, 150), (80, 156), (96, 144)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (x, y))| {
+                render_coloured(
+                    dir.path(),
+                    &format!("{paint}-{i}"),
+                    (x, y, 150, 36),
+                    (paint, ink),
+                    &[("30A-123.45", x + 7, y + 6, 24)],
+                )
+            })
+            .collect();
+        let (read, crop) = stage.read(&crops).expect("read");
+        let read = read.expect("a plate read");
+        assert!(read.valid, "{paint}: {read:?}");
+        assert_eq!(read.text, "30A-123.45");
+        assert_eq!(read.reads, 3);
+        assert_eq!(read.colour, Some(expected), "{paint}");
+        assert!(crop.is_some());
+    }
 }

@@ -13,7 +13,8 @@ use vigil_core::detection::BBox;
 use vigil_core::image::RgbImage;
 use vigil_infer::ocr::{Alphabet, RecogniserCalibrator};
 use vigil_infer::plate_reader::{
-    plate_lines, FirstPassCounts, PlateLayout, PlateReader, PlateReaderConfig, VehiclePlate,
+    plate_colour, plate_lines, FirstPassCounts, PlateLayout, PlateReader, PlateReaderConfig,
+    VehiclePlate,
 };
 use vigil_infer::runtime::SessionOptions;
 use vigil_infer::text_detector::{LocateConfig, TextDetector, TextDetectorCalibrator};
@@ -394,6 +395,11 @@ struct PlateReport {
     ms_per_plate_median: f64,
     unreadable: usize,
     per_format: BTreeMap<String, FormatScore>,
+    /// The plates' background colour classes as measured (see
+    /// `plate_reader::plate_colour`): white, yellow, blue, red, unknown.
+    colours: BTreeMap<&'static str, usize>,
+    /// (file, colour) of each plate measured other than white, for a look.
+    coloured: Vec<(String, &'static str)>,
     confusions: Vec<(String, String, usize)>,
     /// (file, label, read, raw OCR lines joined by `|`).
     errors: Vec<(String, String, String, String)>,
@@ -608,6 +614,8 @@ fn plates(
     };
     let (mut located, mut on_plate) = (0usize, 0usize);
     let mut revisits = RevisitReport::default();
+    let mut colours: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut coloured = Vec::new();
     // The first pass's reads of revisited crops, kept out of its counts.
     let mut revisit_first_pass = FirstPassCounts::default();
     let (mut ms_locate, mut ms_read) = (0.0f64, 0.0f64);
@@ -635,6 +643,7 @@ fn plates(
         let image = load_image(path)?;
         let start = Instant::now();
         let mut read_region = None;
+        let mut read_crop = None;
         let (text, reading) = match (&mut locator, locating) {
             (Some(detector), Some(l)) => {
                 let regions = detector.locate_plates(&image, &l.config)?;
@@ -669,11 +678,17 @@ fn plates(
                 if found.reading.plate().is_some() {
                     read_region = Some(found.region);
                 }
+                read_crop = Some(found.crop);
                 (found.text, found.reading)
             }
             _ => reader.read_plate(&image)?,
         };
         times.push(start.elapsed().as_secs_f64() * 1e3);
+        let colour = plate_colour(read_crop.as_ref().unwrap_or(&image)).as_str();
+        *colours.entry(colour).or_default() += 1;
+        if colour != "white" {
+            coloured.push((path.display().to_string(), colour));
+        }
         if let (Some(region), Some(detector), Some(l)) = (read_region, &mut locator, locating) {
             if l.revisit {
                 let before = reader.first_pass_counts().unwrap_or_default();
@@ -754,6 +769,8 @@ fn plates(
         ms_per_plate_median: sorted[n / 2],
         unreadable,
         per_format,
+        colours,
+        coloured,
         confusions,
         errors,
         locate: locating.map(|l| LocateReport {
@@ -831,6 +848,15 @@ fn plates(
             );
         }
     }
+    println!(
+        "  plate colours    {}",
+        report
+            .colours
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     if let Some(f) = &report.first_pass {
         println!(
             "  first pass       {:>7}   of {} read by {} alone (every character >= {})",

@@ -612,10 +612,13 @@ fn print_run_summary(
     for e in events {
         let plate = match &e.plate_read {
             Some(p) if p.valid => format!(
-                "{} ({:.0}%, {} reads)",
+                "{} ({:.0}%, {} reads{})",
                 p.text,
                 100.0 * p.confidence,
-                p.reads
+                p.reads,
+                p.colour
+                    .map(|c| format!(", {}", c.as_str()))
+                    .unwrap_or_default()
             ),
             Some(p) => format!(
                 "unreadable, best guess {:?} ({:.0}%)",

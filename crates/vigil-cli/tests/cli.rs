@@ -362,6 +362,14 @@ fn eval_plates_keeps_its_interface_and_json_fields() {
         assert!(v >= 0.0, "{key}");
     }
     assert!(report["exact_accuracy"].as_f64().is_some_and(|v| v <= 1.0));
+    // Every plate's colour class is counted, whatever it is.
+    let colours = report["colours"].as_object().expect("colours");
+    assert_eq!(
+        colours.values().filter_map(|n| n.as_u64()).sum::<u64>(),
+        2,
+        "{report}"
+    );
+    assert!(stdout(&out).contains("plate colours"), "{}", stdout(&out));
 }
 
 /// `vigil eval plates` on `dataset` with `extra` arguments, which must

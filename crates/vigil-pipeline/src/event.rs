@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use vigil_core::time::UnixMicros;
+use vigil_plate::PlateColour;
 use vigil_rules::IntervalSummary;
 
 /// A plate read for an event's road user.
@@ -19,6 +20,12 @@ pub struct PlateRead {
     pub valid: bool,
     /// How many crops voted.
     pub reads: usize,
+    /// The plate's background colour class (white, yellow, blue, red),
+    /// measured on the crop of the most confident read; absent where it
+    /// fits no class. Blue marks a state agency's vehicle, red the
+    /// military's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colour: Option<PlateColour>,
     /// Every single read that took part in the vote.
     pub candidates: Vec<PlateCandidate>,
 }

@@ -382,7 +382,7 @@ impl EvidenceStage {
                 valid: p.valid,
                 confidence: p.confidence.clamp(0.0, 1.0),
                 reads: p.reads,
-                colour: None,
+                colour: p.colour.map(|c| c.as_str().to_owned()),
                 candidates: p
                     .candidates
                     .iter()
@@ -587,7 +587,14 @@ fn sheet_facts(m: &Manifest, e: &ViolationEvent) -> SheetFacts {
         (
             "Plate".to_owned(),
             match &e.plate_read {
-                Some(p) if p.valid => format!("{} ({:.0}%)", p.text, p.confidence * 100.0),
+                Some(p) if p.valid => format!(
+                    "{} ({:.0}%){}",
+                    p.text,
+                    p.confidence * 100.0,
+                    p.colour
+                        .map(|c| format!(", {} plate", c.as_str()))
+                        .unwrap_or_default()
+                ),
                 Some(p) => format!(
                     "unreadable — best guess {} ({:.0}%)",
                     p.text,

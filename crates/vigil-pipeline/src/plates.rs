@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 
 use vigil_core::detection::BBox;
 use vigil_core::image::RgbImage;
-use vigil_infer::plate_reader::PlateReader;
+use vigil_infer::plate_reader::{plate_colour, PlateReader};
 use vigil_infer::text_detector::{LocateConfig, TextDetector};
 use vigil_infer::InferError;
-use vigil_plate::PlateReading;
+use vigil_plate::{PlateColour, PlateReading};
 use vigil_track::TrackView;
 
 use crate::event::{PlateCandidate, PlateRead};
@@ -44,8 +44,9 @@ pub struct PlateStage {
 
 impl PlateStage {
     /// Locates and reads the plate in each crop and votes over the reads;
-    /// also returns the plate crop of the most confident read. `None` when
-    /// no crop showed any plate-shaped text.
+    /// also returns the plate crop of the most confident read, on which the
+    /// plate's colour class is measured. `None` when no crop showed any
+    /// plate-shaped text.
     pub fn read(
         &mut self,
         crops: &[RgbImage],
@@ -84,6 +85,10 @@ impl PlateStage {
             return Ok((None, None));
         }
         let voted = vigil_plate::vote(&reads, self.votes);
+        let colour = best
+            .as_ref()
+            .map(|(_, crop)| plate_colour(crop))
+            .filter(|c| *c != PlateColour::Unknown);
         let candidates: Vec<PlateCandidate> = reads
             .iter()
             .map(|r| match r {
@@ -113,6 +118,7 @@ impl PlateStage {
                 confidence: *confidence,
                 valid: true,
                 reads: reads.len(),
+                colour,
                 candidates: candidates.clone(),
             },
             PlateReading::Unreadable {
@@ -124,6 +130,7 @@ impl PlateStage {
                 confidence: *confidence,
                 valid: false,
                 reads: reads.len(),
+                colour,
                 candidates,
             },
         };

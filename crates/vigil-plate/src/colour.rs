@@ -22,6 +22,20 @@ pub enum PlateColour {
     Unknown,
 }
 
+impl PlateColour {
+    /// The class as written in events and evidence: `white`, `yellow`,
+    /// `blue`, `red`, `unknown` (as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlateColour::White => "white",
+            PlateColour::Yellow => "yellow",
+            PlateColour::Blue => "blue",
+            PlateColour::Red => "red",
+            PlateColour::Unknown => "unknown",
+        }
+    }
+}
+
 /// Classifies a plate's background from its measured mean colour.
 ///
 /// `bg_rgb_mean` is the mean of the background pixels, each channel on the
@@ -86,6 +100,21 @@ fn hsv(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names packages carry: the case system flags a `blue` plate's
+    /// violation for its agency.
+    #[test]
+    fn the_colour_names_are_the_ones_packages_carry() {
+        let names = [
+            PlateColour::White,
+            PlateColour::Yellow,
+            PlateColour::Blue,
+            PlateColour::Red,
+            PlateColour::Unknown,
+        ]
+        .map(PlateColour::as_str);
+        assert_eq!(names, ["white", "yellow", "blue", "red", "unknown"]);
+    }
 
     #[test]
     fn a_bright_neutral_background_with_dark_text_is_white() {
