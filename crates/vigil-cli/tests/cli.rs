@@ -372,20 +372,25 @@ fn eval_plates_keeps_its_interface_and_json_fields() {
     assert!(stdout(&out).contains("plate colours"), "{}", stdout(&out));
 }
 
-/// `vigil eval plates` on `dataset` with `extra` arguments, which must
-/// succeed; its output and the JSON report it wrote.
-fn eval_plates_json(dataset: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
-    let json = dataset.join("plates.json");
+/// `vigil eval plates --dataset DATASET` with `extra` arguments.
+fn eval_plates(dataset: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "eval",
         "plates",
         "--dataset",
         dataset.to_str().expect("utf-8"),
-        "--json",
-        json.to_str().expect("utf-8"),
     ];
     args.extend_from_slice(extra);
-    let out = vigil(&args);
+    vigil(&args)
+}
+
+/// [`eval_plates`] with a JSON report, which must succeed; its output and
+/// the report it wrote.
+fn eval_plates_json(dataset: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
+    let json = dataset.join("plates.json");
+    let mut args = vec!["--json", json.to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    let out = eval_plates(dataset, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     let report =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid JSON");
@@ -445,14 +450,7 @@ fn eval_plates_locates_plates_in_vehicle_crops_and_scores_the_regions() {
     let (_, off) = eval_plates_json(tmp.path(), &["--locate", "--first-pass", "none"]);
     assert!(off.get("first_pass").is_none(), "{off}");
     assert_eq!(off["exact_accuracy"], 0.5, "{off}");
-    let out = vigil(&[
-        "eval",
-        "plates",
-        "--dataset",
-        tmp.path().to_str().expect("utf-8"),
-        "--first-pass-confidence",
-        "2",
-    ]);
+    let out = eval_plates(tmp.path(), &["--first-pass-confidence", "2"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("\"2\" is not a confidence from 0 to 1"),
@@ -480,15 +478,10 @@ fn eval_plates_locates_plates_in_vehicle_crops_and_scores_the_regions() {
 
     // The text detector's INT8 calibration, measured on the crops' bands.
     let table = tmp.path().join("det.toml");
-    let out = vigil(&[
-        "eval",
-        "plates",
-        "--dataset",
-        tmp.path().to_str().expect("utf-8"),
-        "--locate",
-        "--calibrate",
-        table.to_str().expect("utf-8"),
-    ]);
+    let out = eval_plates(
+        tmp.path(),
+        &["--locate", "--calibrate", table.to_str().expect("utf-8")],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let table: toml::Table =
         toml::from_str(&std::fs::read_to_string(&table).expect("table written")).expect("TOML");
@@ -503,13 +496,7 @@ fn eval_plates_locates_plates_in_vehicle_crops_and_scores_the_regions() {
         "file,plate_text,plate_x1,plate_y1,plate_x2,plate_y2\ncar.png,30A12345,90,top,240,186\n",
     )
     .expect("labels");
-    let out = vigil(&[
-        "eval",
-        "plates",
-        "--dataset",
-        tmp.path().to_str().expect("utf-8"),
-        "--locate",
-    ]);
+    let out = eval_plates(tmp.path(), &["--locate"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("row 2: plate box value \"top\" is not a number"),
@@ -521,12 +508,7 @@ fn eval_plates_locates_plates_in_vehicle_crops_and_scores_the_regions() {
 #[test]
 fn eval_plates_without_labels_names_the_missing_file() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let out = vigil(&[
-        "eval",
-        "plates",
-        "--dataset",
-        tmp.path().to_str().expect("utf-8"),
-    ]);
+    let out = eval_plates(tmp.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("labels.csv"), "{}", stderr(&out));
 }
